@@ -1,0 +1,208 @@
+/*
+ * xactctl: run a distributed transaction, or ask for an outcome.
+ *
+ *   xactctl [-u URL | -c coordinator.yaml] exec -p NAME "SQL" [-p NAME "SQL"]...
+ *   xactctl [-u URL | -c coordinator.yaml] status GID
+ *
+ * Exit: 0 committed, 1 aborted (reason on stderr), 2 error (outcome of an
+ * exec unknown: ask with status), 3 status: in progress.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "xact.h"
+
+enum {
+	EXIT_COMMITTED = 0,
+	EXIT_ABORTED = 1,
+	EXIT_ERROR = 2,
+	EXIT_IN_PROGRESS = 3,
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: xactctl [-u URL | -c FILE] [-t MS] exec -p NAME SQL "
+		"[-p NAME SQL]...\n"
+		"       xactctl [-u URL | -c FILE] [-t MS] status GID\n"
+		"  -u URL   coordinator URL (default $XACT_URL or "
+		"tcp://127.0.0.1:7600)\n"
+		"  -c FILE  take the URL from the coordinator's config file\n"
+		"  -t MS    request timeout in milliseconds (default 30000)\n"
+		"exit: 0 committed, 1 aborted, 2 error, 3 in progress\n");
+}
+
+static const char *
+outcome_name(xact_outcome o)
+{
+	switch (o) {
+	case XACT_COMMITTED:
+		return "committed";
+	case XACT_ABORTED:
+		return "aborted";
+	case XACT_IN_PROGRESS:
+		return "in progress";
+	}
+	return "unknown";
+}
+
+/* Statements grouped by participant, in order of first appearance. */
+struct plan {
+	struct xact_branch *b;
+	const char ***sql;
+	size_t n;
+};
+
+static int
+plan_add(struct plan *p, const char *name, const char *sql)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		if (strcmp(p->b[i].participant, name) == 0)
+			break;
+	if (i == p->n) {
+		p->b = realloc(p->b, (p->n + 1) * sizeof(*p->b));
+		p->sql = realloc(p->sql, (p->n + 1) * sizeof(*p->sql));
+		if (p->b == NULL || p->sql == NULL)
+			return -1;
+		p->b[i] = (struct xact_branch){name, NULL, 0};
+		p->sql[i] = NULL;
+		p->n++;
+	}
+	p->sql[i] = realloc(p->sql[i], (p->b[i].nsql + 1) * sizeof(char *));
+	if (p->sql[i] == NULL)
+		return -1;
+	p->sql[i][p->b[i].nsql++] = sql;
+	p->b[i].sql = p->sql[i];
+	return 0;
+}
+
+static int
+cmd_exec(xact_conn *c, int argc, char **argv)
+{
+	struct plan p = {0};
+	char gid[XACT_GID_MAX] = "";
+	xact_outcome o;
+	int rc;
+
+	for (int i = 0; i < argc; i += 3) {
+		if (strcmp(argv[i], "-p") != 0 || i + 2 >= argc) {
+			fprintf(stderr, "xactctl: exec takes -p NAME SQL "
+					"pairs\n");
+			return EXIT_ERROR;
+		}
+		if (plan_add(&p, argv[i + 1], argv[i + 2]) != 0) {
+			fprintf(stderr, "xactctl: out of memory\n");
+			return EXIT_ERROR;
+		}
+	}
+	if (p.n == 0) {
+		fprintf(stderr, "xactctl: exec needs at least one -p NAME SQL\n");
+		return EXIT_ERROR;
+	}
+	if (xact_submit(c, p.b, p.n, gid, &o) != 0) {
+		fprintf(stderr, "xactctl: %s\n", xact_errmsg(c));
+		rc = EXIT_ERROR;
+	} else if (o == XACT_COMMITTED) {
+		printf("%s committed\n", gid);
+		rc = EXIT_COMMITTED;
+	} else {
+		printf("%s aborted\n", gid);
+		fprintf(stderr, "xactctl: %s\n", xact_errmsg(c));
+		rc = EXIT_ABORTED;
+	}
+	for (size_t i = 0; i < p.n; i++)
+		free(p.sql[i]);
+	free(p.sql);
+	free(p.b);
+	return rc;
+}
+
+static int
+cmd_status(xact_conn *c, int argc, char **argv)
+{
+	xact_outcome o;
+
+	if (argc != 1) {
+		fprintf(stderr, "xactctl: status takes one GID\n");
+		return EXIT_ERROR;
+	}
+	if (xact_status(c, argv[0], &o) != 0) {
+		fprintf(stderr, "xactctl: %s\n", xact_errmsg(c));
+		return EXIT_ERROR;
+	}
+	printf("%s %s\n", argv[0], outcome_name(o));
+	return o == XACT_COMMITTED ? EXIT_COMMITTED
+	       : o == XACT_ABORTED ? EXIT_ABORTED
+				   : EXIT_IN_PROGRESS;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *url = getenv("XACT_URL"), *cfgpath = NULL;
+	struct coord_config cfg = {0};
+	unsigned timeout = 0;
+	xact_conn *c;
+	char err[512];
+	int opt, rc;
+
+	/* Options stop at the command so that "-p" belongs to exec. */
+	while ((opt = getopt(argc, argv, "+u:c:t:h")) != -1) {
+		switch (opt) {
+		case 'u':
+			url = optarg;
+			break;
+		case 'c':
+			cfgpath = optarg;
+			break;
+		case 't':
+			timeout = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_ERROR;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_ERROR;
+	}
+	if (cfgpath != NULL) {
+		if (cfg_load_coord(cfgpath, &cfg, err, sizeof(err)) != 0) {
+			fprintf(stderr, "xactctl: %s\n", err);
+			return EXIT_ERROR;
+		}
+		url = cfg.listen;
+	}
+	if (url == NULL)
+		url = "tcp://127.0.0.1:7600";
+	if (xact_connect(url, timeout, &c) != 0) {
+		fprintf(stderr, "xactctl: %s\n",
+			c != NULL ? xact_errmsg(c) : "out of memory");
+		xact_disconnect(c);
+		cfg_free_coord(&cfg);
+		return EXIT_ERROR;
+	}
+	if (strcmp(argv[optind], "exec") == 0)
+		rc = cmd_exec(c, argc - optind - 1, argv + optind + 1);
+	else if (strcmp(argv[optind], "status") == 0)
+		rc = cmd_status(c, argc - optind - 1, argv + optind + 1);
+	else {
+		fprintf(stderr, "xactctl: unknown command \"%s\"\n",
+			argv[optind]);
+		usage(stderr);
+		rc = EXIT_ERROR;
+	}
+	xact_disconnect(c);
+	cfg_free_coord(&cfg);
+	return rc;
+}

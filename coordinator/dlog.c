@@ -1,0 +1,509 @@
+/*
+ * Record payloads (after the wal's length, crc and type):
+ *
+ *   INCARNATION  u64 LE
+ *   COMMIT       gid NUL, u8 count, count x (name NUL)
+ *   END          gid NUL
+ *
+ * Replay is idempotent (compaction may write a COMMIT that a queued append
+ * writes again; an END may arrive for a COMMIT compacted away): a repeated
+ * COMMIT is ignored and an END without COMMIT is dropped.
+ */
+#include "dlog.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "failpoint.h"
+#include "gid.h"
+#include "hmap.h"
+#include "log.h"
+
+enum {
+	REC_INCARNATION = 1,
+	REC_COMMIT = 2,
+	REC_END = 3,
+};
+
+#define MAX_NAMES DLOG_MAX_NAMES
+
+struct entry {
+	struct hmap_node node;
+	struct entry *next_ended; /* FIFO of ended entries, oldest first */
+	bool ended;
+	size_t nnames;
+	char gid[GID_MAX];
+	char blob[]; /* names, NUL separated */
+};
+
+struct dlog {
+	struct wal *wal;
+	char node[33];
+	uint64_t incarnation;
+	uint64_t retain;
+	pthread_mutex_t mu; /* guards everything below */
+	struct hmap map;
+	uint64_t nopen;
+	uint64_t nended;
+	struct entry *ended_head, *ended_tail;
+	/* The newest gid evicted by retention: older unknown gids are
+	 * forgotten, not aborted. */
+	uint64_t horizon_inc, horizon_seq;
+};
+
+/* Payload of a COMMIT record; returns its length or 0 if too large. */
+static size_t
+encode_commit(char *buf, size_t cap, const char *gid, const char *const *names,
+	      size_t n)
+{
+	size_t len = strlen(gid) + 1, off;
+
+	if (n > MAX_NAMES || len + 1 > cap)
+		return 0;
+	memcpy(buf, gid, len);
+	buf[len] = (char)n;
+	off = len + 1;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(names[i]) + 1;
+
+		if (off + l > cap)
+			return 0;
+		memcpy(buf + off, names[i], l);
+		off += l;
+	}
+	return off;
+}
+
+static struct entry *
+entry_new(const char *gid, const char *const *names, size_t n)
+{
+	size_t blob = 0;
+	struct entry *e;
+	char *p;
+
+	for (size_t i = 0; i < n; i++)
+		blob += strlen(names[i]) + 1;
+	if ((e = calloc(1, sizeof(*e) + blob)) == NULL)
+		return NULL;
+	snprintf(e->gid, sizeof(e->gid), "%s", gid);
+	e->nnames = n;
+	p = e->blob;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(names[i]) + 1;
+
+		memcpy(p, names[i], l);
+		p += l;
+	}
+	return e;
+}
+
+/* Point names[] at the entry's participant names. */
+static void
+entry_names(const struct entry *e, const char *names[MAX_NAMES])
+{
+	const char *p = e->blob;
+
+	for (size_t i = 0; i < e->nnames; i++) {
+		names[i] = p;
+		p += strlen(p) + 1;
+	}
+}
+
+/* Called with mu held. */
+static void
+add_commit(struct dlog *d, struct entry *e)
+{
+	if (hmap_get(&d->map, e->gid) != NULL) {
+		free(e);
+		return;
+	}
+	hmap_put(&d->map, &e->node, e->gid);
+	d->nopen++;
+}
+
+static void
+evict_oldest(struct dlog *d)
+{
+	struct entry *e = d->ended_head;
+	struct gid_parts p;
+
+	d->ended_head = e->next_ended;
+	if (d->ended_head == NULL)
+		d->ended_tail = NULL;
+	hmap_remove(&d->map, e->gid);
+	d->nended--;
+	if (gid_parse(e->gid, &p) &&
+	    (p.incarnation > d->horizon_inc ||
+	     (p.incarnation == d->horizon_inc && p.seq > d->horizon_seq))) {
+		d->horizon_inc = p.incarnation;
+		d->horizon_seq = p.seq;
+	}
+	free(e);
+}
+
+/* Called with mu held. */
+static void
+mark_ended(struct dlog *d, const char *gid)
+{
+	struct hmap_node *n = hmap_get(&d->map, gid);
+	struct entry *e;
+
+	if (n == NULL)
+		return;
+	e = container_of(n, struct entry, node);
+	if (e->ended)
+		return;
+	e->ended = true;
+	d->nopen--;
+	d->nended++;
+	e->next_ended = NULL;
+	if (d->ended_tail != NULL)
+		d->ended_tail->next_ended = e;
+	else
+		d->ended_head = e;
+	d->ended_tail = e;
+	while (d->nended > d->retain)
+		evict_oldest(d);
+}
+
+/* Split a COMMIT payload; returns false if malformed. */
+static bool
+decode_commit(const char *p, uint32_t len, const char **gid,
+	      const char *names[MAX_NAMES], size_t *n)
+{
+	const char *end = p + len;
+	size_t l = strnlen(p, len);
+
+	if (l == len || !gid_parse(p, &(struct gid_parts){0}))
+		return false;
+	*gid = p;
+	p += l + 1;
+	if (p >= end)
+		return false;
+	*n = (unsigned char)*p++;
+	for (size_t i = 0; i < *n; i++) {
+		if (p >= end || (l = strnlen(p, (size_t)(end - p))) ==
+				    (size_t)(end - p))
+			return false;
+		names[i] = p;
+		p += l + 1;
+	}
+	return p == end;
+}
+
+static int
+replay(void *arg, uint8_t type, const void *payload, uint32_t len)
+{
+	struct dlog *d = arg;
+	const char *names[MAX_NAMES], *gid;
+	struct entry *e;
+	uint64_t inc;
+	size_t n;
+
+	switch (type) {
+	case REC_INCARNATION:
+		if (len != sizeof(inc))
+			return -1;
+		memcpy(&inc, payload, sizeof(inc));
+		if (inc > d->incarnation)
+			d->incarnation = inc;
+		return 0;
+	case REC_COMMIT:
+		if (!decode_commit(payload, len, &gid, names, &n))
+			return -1;
+		if ((e = entry_new(gid, names, n)) == NULL)
+			return -1;
+		add_commit(d, e);
+		return 0;
+	case REC_END:
+		if (len == 0 || ((const char *)payload)[len - 1] != '\0')
+			return -1;
+		mark_ended(d, payload);
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+int
+dlog_open(const char *dir, const char *node, uint64_t retain_ended,
+	  struct dlog **out, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	struct dlog *d;
+	uint64_t inc;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "log_dir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if ((d = calloc(1, sizeof(*d))) == NULL ||
+	    hmap_init(&d->map, 1024) != 0) {
+		free(d);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	snprintf(d->node, sizeof(d->node), "%s", node);
+	d->retain = retain_ended;
+	pthread_mutex_init(&d->mu, NULL);
+	snprintf(path, sizeof(path), "%s/decision.log", dir);
+	if (wal_open(path, replay, d, &d->wal, err, errlen) != 0) {
+		dlog_close(d);
+		return -1;
+	}
+	inc = ++d->incarnation;
+	if (wal_append_sync(d->wal, REC_INCARNATION, &inc, sizeof(inc)) != 0) {
+		snprintf(err, errlen, "%s: cannot write incarnation", path);
+		dlog_close(d);
+		return -1;
+	}
+	*out = d;
+	return 0;
+}
+
+uint64_t
+dlog_incarnation(const struct dlog *d)
+{
+	return d->incarnation;
+}
+
+struct open_list {
+	struct entry **v;
+	size_t n, cap;
+	bool failed;
+};
+
+static int
+collect_open(struct hmap_node *n, void *arg)
+{
+	struct entry *e = container_of(n, struct entry, node), *copy;
+	struct open_list *l = arg;
+	size_t size = sizeof(*e);
+
+	if (e->ended)
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap != 0 ? l->cap * 2 : 64;
+		struct entry **v = realloc(l->v, cap * sizeof(*v));
+
+		if (v == NULL) {
+			l->failed = true;
+			return 1;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	for (size_t i = 0; i < e->nnames; i++)
+		size += strlen(e->blob + (size - sizeof(*e))) + 1;
+	if ((copy = malloc(size)) == NULL) {
+		l->failed = true;
+		return 1;
+	}
+	memcpy(copy, e, size);
+	l->v[l->n++] = copy;
+	return 0;
+}
+
+int
+dlog_foreach_open(struct dlog *d,
+		  void (*fn)(void *, const char *, const char *const *, size_t),
+		  void *arg)
+{
+	struct open_list l = {0};
+	const char *names[MAX_NAMES];
+
+	/* Copies, so that fn may call back into the log (dlog_end). */
+	pthread_mutex_lock(&d->mu);
+	hmap_foreach(&d->map, collect_open, &l);
+	pthread_mutex_unlock(&d->mu);
+	for (size_t i = 0; i < l.n; i++) {
+		if (!l.failed) {
+			entry_names(l.v[i], names);
+			fn(arg, l.v[i]->gid, names, l.v[i]->nnames);
+		}
+		free(l.v[i]);
+	}
+	free(l.v);
+	return l.failed ? -1 : 0;
+}
+
+struct pending_commit {
+	struct dlog *d;
+	struct entry *e;
+	wal_done_fn done;
+	void *arg;
+};
+
+/* On the writer thread, after fdatasync: the record is the commit point. */
+static void
+commit_durable(void *arg)
+{
+	struct pending_commit *pc = arg;
+
+	FAILPOINT("coord.after_commit_logged");
+	pthread_mutex_lock(&pc->d->mu);
+	add_commit(pc->d, pc->e);
+	pthread_mutex_unlock(&pc->d->mu);
+	pc->done(pc->arg);
+	free(pc);
+}
+
+int
+dlog_commit(struct dlog *d, const char *gid, const char *const *names,
+	    size_t n, wal_done_fn done, void *arg)
+{
+	char buf[GID_MAX + 1 + MAX_NAMES * 33];
+	size_t len = encode_commit(buf, sizeof(buf), gid, names, n);
+	struct pending_commit *pc = malloc(sizeof(*pc));
+
+	if (len == 0 || pc == NULL || (pc->e = entry_new(gid, names, n)) == NULL) {
+		free(pc);
+		return -1;
+	}
+	pc->d = d;
+	pc->done = done;
+	pc->arg = arg;
+	if (wal_append(d->wal, REC_COMMIT, buf, (uint32_t)len, commit_durable,
+		       pc) != 0) {
+		free(pc->e);
+		free(pc);
+		return -1;
+	}
+	return 0;
+}
+
+void
+dlog_end(struct dlog *d, const char *gid)
+{
+	pthread_mutex_lock(&d->mu);
+	mark_ended(d, gid);
+	pthread_mutex_unlock(&d->mu);
+	if (wal_append(d->wal, REC_END, gid, (uint32_t)strlen(gid) + 1, NULL,
+		       NULL) != 0)
+		xlog_warn("gid=%s END not queued (log closing)", gid);
+}
+
+enum dlog_answer
+dlog_lookup(struct dlog *d, const char *gid)
+{
+	enum dlog_answer a = DLOG_NONE;
+	struct gid_parts p;
+
+	pthread_mutex_lock(&d->mu);
+	if (hmap_get(&d->map, gid) != NULL)
+		a = DLOG_COMMITTED;
+	else if (gid_parse(gid, &p) && (d->horizon_inc | d->horizon_seq) &&
+		 (p.incarnation < d->horizon_inc ||
+		  (p.incarnation == d->horizon_inc &&
+		   p.seq <= d->horizon_seq)))
+		a = DLOG_FORGOTTEN;
+	pthread_mutex_unlock(&d->mu);
+	return a;
+}
+
+struct snap_ctx {
+	struct dlog *d;
+	wal_emit_fn emit;
+	void *emit_ctx;
+	int rc;
+};
+
+static int
+emit_entry(struct snap_ctx *s, struct entry *e)
+{
+	char buf[GID_MAX + 1 + MAX_NAMES * 33];
+	const char *names[MAX_NAMES];
+	size_t len;
+
+	entry_names(e, names);
+	len = encode_commit(buf, sizeof(buf), e->gid, names, e->nnames);
+	if (s->emit(s->emit_ctx, REC_COMMIT, buf, (uint32_t)len) != 0)
+		return -1;
+	if (e->ended)
+		return s->emit(s->emit_ctx, REC_END, e->gid,
+			       (uint32_t)strlen(e->gid) + 1);
+	return 0;
+}
+
+static int
+emit_open(struct hmap_node *n, void *arg)
+{
+	struct entry *e = container_of(n, struct entry, node);
+	struct snap_ctx *s = arg;
+
+	if (!e->ended && emit_entry(s, e) != 0) {
+		s->rc = -1;
+		return 1;
+	}
+	return 0;
+}
+
+/* On the writer thread: everything still needed, oldest ended first. */
+static int
+snapshot(void *arg, wal_emit_fn emit, void *emit_ctx)
+{
+	struct snap_ctx s = {arg, emit, emit_ctx, 0};
+	struct dlog *d = s.d;
+
+	pthread_mutex_lock(&d->mu);
+	s.rc = emit(emit_ctx, REC_INCARNATION, &d->incarnation,
+		    sizeof(d->incarnation));
+	for (struct entry *e = d->ended_head; e != NULL && s.rc == 0;
+	     e = e->next_ended)
+		s.rc = emit_entry(&s, e);
+	if (s.rc == 0)
+		hmap_foreach(&d->map, emit_open, &s);
+	pthread_mutex_unlock(&d->mu);
+	return s.rc;
+}
+
+int
+dlog_maybe_compact(struct dlog *d, uint64_t threshold, char *err,
+		   size_t errlen)
+{
+	struct wal_stats ws;
+
+	wal_get_stats(d->wal, &ws);
+	if (ws.bytes < threshold)
+		return 0;
+	return wal_compact(d->wal, snapshot, d, err, errlen);
+}
+
+void
+dlog_get_stats(struct dlog *d, struct dlog_stats *out)
+{
+	pthread_mutex_lock(&d->mu);
+	out->incarnation = d->incarnation;
+	out->open = d->nopen;
+	out->ended = d->nended;
+	pthread_mutex_unlock(&d->mu);
+	wal_get_stats(d->wal, &out->wal);
+}
+
+static int
+free_entry(struct hmap_node *n, void *arg)
+{
+	(void)arg;
+	free(container_of(n, struct entry, node));
+	return 0;
+}
+
+void
+dlog_close(struct dlog *d)
+{
+	if (d == NULL)
+		return;
+	if (d->wal != NULL)
+		wal_close(d->wal);
+	if (d->map.buckets != NULL) {
+		hmap_foreach(&d->map, free_entry, NULL);
+		hmap_destroy(&d->map);
+	}
+	pthread_mutex_destroy(&d->mu);
+	free(d);
+}

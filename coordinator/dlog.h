@@ -1,0 +1,77 @@
+/*
+ * dlog: the coordinator's decision log, on top of lib/wal.
+ *
+ * Records: INCARNATION(n) forced at every start; COMMIT(gid, participants)
+ * forced before any COMMIT is sent (the commit point); END(gid) not forced,
+ * once every participant acked. Presumed abort: aborts are never logged.
+ *
+ * In memory it keeps the set of durable COMMIT records: the open ones (no
+ * END yet, to be finished after a restart) and the most recent ended ones,
+ * so that a client asking for an outcome gets the truth. A gid whose record
+ * was dropped by that retention is reported as forgotten, never guessed.
+ */
+#ifndef XACT_DLOG_H
+#define XACT_DLOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wal.h"
+
+struct dlog;
+
+#define DLOG_MAX_NAMES 255 /* participants in one COMMIT record */
+
+enum dlog_answer {
+	DLOG_COMMITTED, /* a durable COMMIT record exists */
+	DLOG_NONE,	/* no record: presumed abort if not in flight */
+	DLOG_FORGOTTEN, /* older than what the log retains */
+};
+
+struct dlog_stats {
+	uint64_t incarnation;
+	uint64_t open;	 /* COMMIT without END */
+	uint64_t ended;	 /* retained ended commits */
+	struct wal_stats wal;
+};
+
+/*
+ * Open dir/decision.log, replay it, and make a new incarnation durable.
+ * retain_ended bounds the ended commits kept for outcome queries.
+ */
+int dlog_open(const char *dir, const char *node, uint64_t retain_ended,
+	      struct dlog **out, char *err, size_t errlen);
+
+uint64_t dlog_incarnation(const struct dlog *d);
+
+/*
+ * Visit each COMMIT without END (at start, to finish phase 2). fn runs
+ * without the log's lock held. Returns 0, or -1 when out of memory.
+ */
+int dlog_foreach_open(struct dlog *d,
+		       void (*fn)(void *arg, const char *gid,
+				  const char *const *names, size_t n),
+		       void *arg);
+
+/*
+ * Queue a forced COMMIT record; done(arg) runs on the log's writer thread
+ * once it is durable, after which dlog_lookup() reports it committed.
+ */
+int dlog_commit(struct dlog *d, const char *gid, const char *const *names,
+		size_t n, wal_done_fn done, void *arg);
+
+/* Queue END (not forced). */
+void dlog_end(struct dlog *d, const char *gid);
+
+enum dlog_answer dlog_lookup(struct dlog *d, const char *gid);
+
+/* Compact when the file passed threshold bytes. Returns 0 or -1 with err. */
+int dlog_maybe_compact(struct dlog *d, uint64_t threshold, char *err,
+		       size_t errlen);
+
+void dlog_get_stats(struct dlog *d, struct dlog_stats *out);
+
+void dlog_close(struct dlog *d);
+
+#endif

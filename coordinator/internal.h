@@ -1,0 +1,98 @@
+/*
+ * Shared between the coordinator's own files only (server.c, txn.c).
+ *
+ * Locking: co->mu guards the table and the gid counter; tx->mu guards one
+ * transaction. Order: co->mu before tx->mu, never the other way. A tx is
+ * freed only by the ticker, holding both locks, once it is done, has no
+ * asynchronous operation outstanding and no client waiting; so a holder of
+ * tx->mu, or of an outstanding operation, can never see it freed.
+ */
+#ifndef XACT_COORD_INTERNAL_H
+#define XACT_COORD_INTERNAL_H
+
+#include <nng/nng.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "dlog.h"
+#include "gid.h"
+#include "hmap.h"
+#include "peer.h"
+#include "twopc.h"
+#include "wire.h"
+
+struct cctx;
+
+struct coord_stats {
+	atomic_uint_fast64_t begun;
+	atomic_uint_fast64_t committed;
+	atomic_uint_fast64_t aborted;
+	atomic_uint_fast64_t bad_requests;
+};
+
+struct coordinator {
+	const struct coord_config *cfg;
+	struct dlog *dlog;
+	struct peer **peers; /* index = participant index in cfg */
+	size_t npeers;
+	nng_socket rep;
+	bool rep_open;
+	struct cctx *ctxs;
+	size_t nctxs;
+	pthread_mutex_t mu;
+	struct hmap txs;
+	uint64_t incarnation;
+	uint64_t next_seq;
+	pthread_t ticker;
+	bool ticker_started;
+	atomic_bool stopping;
+	struct twopc_timing timing;
+	struct coord_stats stats;
+};
+
+/* The statements a SUBMIT gave one branch, sent with its PREPARE. */
+struct branch_sql {
+	char **stmts;
+	size_t n;
+};
+
+struct tx {
+	struct hmap_node node;
+	char gid[GID_MAX];
+	struct coordinator *co;
+	pthread_mutex_t mu;
+	struct twopc sm;
+	struct twopc_branch *branches; /* npeers slots; sm uses the first n */
+	struct branch_sql *sql;	       /* per branch, SUBMIT only */
+	bool busy;		       /* a request on it is running */
+	uint64_t next_stmt;	       /* statements sent (EXEC seq) */
+	uint64_t last_active_ms;
+	uint64_t done_ms;     /* when the ticker first saw it done */
+	unsigned outstanding; /* peer calls and log writes in flight */
+	struct cctx *waiter;  /* client waiting for the outcome */
+};
+
+/* txn.c */
+struct tx *tx_create(struct coordinator *co); /* in the table, ACTIVE */
+struct tx *tx_lookup_locked(struct coordinator *co, const char *gid);
+size_t tx_branch_for(struct tx *tx, size_t peer); /* adds one if new */
+void tx_abort(struct tx *tx, const char *why);
+void tx_start_commit(struct tx *tx);
+int tx_recover_all(struct coordinator *co);
+int ticker_start(struct coordinator *co);
+void ticker_stop(struct coordinator *co);
+void tx_reply_outcome(struct tx *tx); /* answers tx->waiter */
+enum wire_outcome coord_outcome(struct coordinator *co, const char *gid,
+				bool *forgotten);
+void tx_free(struct tx *tx);
+
+/* server.c */
+void cctx_reply(struct cctx *cc, const struct wire_buf *b);
+void cctx_reply_raw(struct cctx *cc, const void *raw, size_t len);
+void cctx_reply_error(struct cctx *cc, enum wire_error code, const char *fmt,
+		      ...) __attribute__((format(printf, 3, 4)));
+
+#endif

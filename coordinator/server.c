@@ -1,0 +1,609 @@
+/*
+ * The coordinator's client socket: a fixed pool of REP contexts, each a
+ * small state machine (receive, work, send) in the manner of NNG's async
+ * demo server. Handlers run on NNG's callback threads and never block: a
+ * request that needs participants starts asynchronous work and its context
+ * stays busy until that work answers through cctx_reply().
+ *
+ * Participants send their inquiries (INQUIRE) to the same socket.
+ */
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "clock.h"
+#include "coordinator.h"
+#include "internal.h"
+#include "log.h"
+#include "net.h"
+
+enum cctx_state {
+	CC_RECV, /* waiting for a request */
+	CC_WORK, /* a handler or its asynchronous work owns the context */
+	CC_SEND, /* the reply is on its way */
+};
+
+struct cctx {
+	struct coordinator *co;
+	nng_ctx ctx;
+	nng_aio *aio;
+	enum cctx_state state;
+};
+
+static void
+cctx_recv(struct cctx *cc)
+{
+	cc->state = CC_RECV;
+	nng_ctx_recv(cc->ctx, cc->aio);
+}
+
+void
+cctx_reply_raw(struct cctx *cc, const void *raw, size_t len)
+{
+	nng_msg *msg;
+
+	assert(cc->state == CC_WORK);
+	if (nng_msg_alloc(&msg, len) != 0) {
+		xlog_error("out of memory for a reply; request dropped");
+		cctx_recv(cc);
+		return;
+	}
+	memcpy(nng_msg_body(msg), raw, len);
+	cc->state = CC_SEND;
+	nng_aio_set_msg(cc->aio, msg);
+	nng_ctx_send(cc->ctx, cc->aio);
+}
+
+void
+cctx_reply(struct cctx *cc, const struct wire_buf *b)
+{
+	cctx_reply_raw(cc, b->data, b->len);
+}
+
+void
+cctx_reply_error(struct cctx *cc, enum wire_error code, const char *fmt, ...)
+{
+	char text[512];
+	struct wire_buf b;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	net_error_buf(&b, code, text);
+	cctx_reply(cc, &b);
+	wire_buf_free(&b);
+}
+
+static long
+find_peer(struct coordinator *co, const char *name)
+{
+	const struct cfg_endpoint *e =
+	    cfg_find(co->cfg->participants, co->cfg->nparticipants, name);
+
+	return e == NULL ? -1 : (long)(e - co->cfg->participants);
+}
+
+static void
+handle_begin(struct cctx *cc)
+{
+	struct tx *tx = tx_create(cc->co);
+	struct wire_buf b;
+
+	if (tx == NULL) {
+		cctx_reply_error(cc, WIRE_E_INTERNAL, "out of memory");
+		return;
+	}
+	xlog_debug("gid=%s begun", tx->gid);
+	wire_buf_init(&b, WIRE_BEGUN);
+	wire_put_str(&b, WIRE_T_GID, tx->gid);
+	cctx_reply(cc, &b);
+	wire_buf_free(&b);
+}
+
+/* A statement forwarded to a participant, on its way back to the client. */
+struct exec_call {
+	struct tx *tx;
+	struct cctx *cc;
+	size_t peer;
+};
+
+static void
+exec_reply(void *arg, int rv, const struct wire_msg *m, const void *raw,
+	   size_t rawlen)
+{
+	struct exec_call *ec = arg;
+	struct tx *tx = ec->tx;
+	struct cctx *cc = ec->cc;
+	const char *name = peer_name(tx->co->peers[ec->peer]);
+	char why[256];
+
+	pthread_mutex_lock(&tx->mu);
+	tx->outstanding--;
+	tx->busy = false;
+	tx->last_active_ms = clock_now_ms();
+	if (rv != 0 || (m->type != WIRE_RESULT && m->type != WIRE_ERROR)) {
+		/*
+		 * The statement may or may not have run there: the branch is
+		 * unknowable, so the transaction cannot commit.
+		 */
+		snprintf(why, sizeof(why), "%s did not answer a statement: %s",
+			 name, rv != 0 ? nng_strerror(rv) : "bad reply");
+		tx_abort(tx, why);
+		pthread_mutex_unlock(&tx->mu);
+		cctx_reply_error(cc, WIRE_E_UNAVAILABLE,
+				 "%s; transaction aborted", why);
+	} else {
+		pthread_mutex_unlock(&tx->mu);
+		cctx_reply_raw(cc, raw, rawlen);
+	}
+	free(ec);
+}
+
+static void
+handle_exec(struct cctx *cc, const struct wire_msg *m)
+{
+	struct coordinator *co = cc->co;
+	const char *name = wire_first(m, WIRE_T_NAME);
+	long peer = find_peer(co, name);
+	struct exec_call *ec;
+	struct wire_buf b;
+	struct tx *tx;
+	int rv;
+
+	if (peer < 0) {
+		cctx_reply_error(cc, WIRE_E_UNKNOWN_NAME,
+				 "unknown participant \"%s\"", name);
+		return;
+	}
+	if ((tx = tx_lookup_locked(co, m->gid)) == NULL) {
+		cctx_reply_error(cc, WIRE_E_UNKNOWN_TX,
+				 "no open transaction %s", m->gid);
+		return;
+	}
+	if (tx->sm.state != TWOPC_ACTIVE) {
+		pthread_mutex_unlock(&tx->mu);
+		cctx_reply_error(cc, WIRE_E_NOT_ACTIVE,
+				 "transaction %s is %s: %s", m->gid,
+				 twopc_state_name(tx->sm.state),
+				 tx->sm.reason[0] ? tx->sm.reason : "");
+		return;
+	}
+	if (tx->busy || m->seq != tx->next_stmt + 1) {
+		pthread_mutex_unlock(&tx->mu);
+		cctx_reply_error(cc, WIRE_E_BUSY,
+				 "transaction %s: statement %llu refused "
+				 "(another request is running or it is out "
+				 "of order)",
+				 m->gid, (unsigned long long)m->seq);
+		return;
+	}
+	if ((ec = malloc(sizeof(*ec))) == NULL) {
+		pthread_mutex_unlock(&tx->mu);
+		cctx_reply_error(cc, WIRE_E_INTERNAL, "out of memory");
+		return;
+	}
+	tx_branch_for(tx, (size_t)peer);
+	tx->busy = true;
+	tx->next_stmt = m->seq;
+	tx->outstanding++;
+	*ec = (struct exec_call){tx, cc, (size_t)peer};
+	wire_buf_init(&b, WIRE_BR_EXEC);
+	wire_put_str(&b, WIRE_T_GID, tx->gid);
+	wire_put_u64(&b, WIRE_T_SEQ, m->seq);
+	wire_put_str(&b, WIRE_T_SQL, wire_first(m, WIRE_T_SQL));
+	rv = peer_call(co->peers[peer], &b, co->cfg->request_timeout_ms,
+		       exec_reply, ec);
+	wire_buf_free(&b);
+	if (rv != 0) {
+		tx->outstanding--;
+		tx->busy = false;
+		tx_abort(tx, "a participant could not be reached");
+		pthread_mutex_unlock(&tx->mu);
+		free(ec);
+		cctx_reply_error(cc, WIRE_E_UNAVAILABLE, "%s: %s", name,
+				 nng_strerror(rv));
+		return;
+	}
+	pthread_mutex_unlock(&tx->mu);
+}
+
+/* COMMIT or ROLLBACK of an interactive transaction. */
+static void
+handle_finish(struct cctx *cc, const struct wire_msg *m)
+{
+	struct tx *tx = tx_lookup_locked(cc->co, m->gid);
+	bool forgotten;
+
+	if (tx == NULL) {
+		/* Finished and reaped: answer from the log, idempotently. */
+		enum wire_outcome o = coord_outcome(cc->co, m->gid, &forgotten);
+		struct wire_buf b;
+
+		wire_buf_init(&b, WIRE_OUTCOME);
+		wire_put_str(&b, WIRE_T_GID, m->gid);
+		wire_put_u32(&b, WIRE_T_CODE, (uint32_t)o);
+		if (o == WIRE_ABORTED)
+			wire_put_str(&b, WIRE_T_TEXT,
+				     "no such open transaction (aborted or "
+				     "never begun)");
+		cctx_reply(cc, &b);
+		wire_buf_free(&b);
+		return;
+	}
+	if (tx->busy) {
+		pthread_mutex_unlock(&tx->mu);
+		cctx_reply_error(cc, WIRE_E_BUSY,
+				 "transaction %s: another request is running",
+				 m->gid);
+		return;
+	}
+	tx->busy = true;
+	tx->waiter = cc;
+	if (tx->sm.state != TWOPC_ACTIVE)
+		tx_reply_outcome(tx); /* decided already: say so again */
+	else if (m->type == WIRE_ROLLBACK)
+		tx_abort(tx, "rolled back by the client");
+	else
+		tx_start_commit(tx);
+	pthread_mutex_unlock(&tx->mu);
+}
+
+/* Append a statement to a branch's list. */
+static int
+branch_add_sql(struct branch_sql *s, const char *sql)
+{
+	char **v = realloc(s->stmts, (s->n + 1) * sizeof(*v));
+
+	if (v == NULL)
+		return -1;
+	s->stmts = v;
+	if ((v[s->n] = strdup(sql)) == NULL)
+		return -1;
+	s->n++;
+	return 0;
+}
+
+static void
+handle_submit(struct cctx *cc, const struct wire_msg *m)
+{
+	struct coordinator *co = cc->co;
+	struct tx *tx;
+	size_t branch = 0;
+
+	/* Validate every name before a gid exists. */
+	for (uint32_t i = 0; i < m->nitems; i++)
+		if (m->items[i].tag == WIRE_T_NAME &&
+		    find_peer(co, m->items[i].str) < 0) {
+			cctx_reply_error(cc, WIRE_E_UNKNOWN_NAME,
+					 "unknown participant \"%s\"",
+					 m->items[i].str);
+			return;
+		}
+	if ((tx = tx_create(co)) == NULL) {
+		cctx_reply_error(cc, WIRE_E_INTERNAL, "out of memory");
+		return;
+	}
+	pthread_mutex_lock(&tx->mu);
+	for (uint32_t i = 0; i < m->nitems; i++) {
+		const struct wire_item *it = &m->items[i];
+
+		if (it->tag == WIRE_T_NAME)
+			branch = tx_branch_for(
+			    tx, (size_t)find_peer(co, it->str));
+		else if (branch_add_sql(&tx->sql[branch], it->str) != 0) {
+			tx_abort(tx, "out of memory");
+			pthread_mutex_unlock(&tx->mu);
+			cctx_reply_error(cc, WIRE_E_INTERNAL, "out of memory");
+			return;
+		}
+	}
+	tx->busy = true;
+	tx->waiter = cc;
+	tx_start_commit(tx);
+	pthread_mutex_unlock(&tx->mu);
+}
+
+static void
+handle_status(struct cctx *cc, const struct wire_msg *m)
+{
+	struct gid_parts p;
+	bool forgotten;
+	enum wire_outcome o;
+	struct wire_buf b;
+
+	if (!gid_parse(m->gid, &p)) {
+		cctx_reply_error(cc, WIRE_E_BAD_REQUEST, "not a gid: \"%s\"",
+				 m->gid);
+		return;
+	}
+	if (strcmp(p.node, cc->co->cfg->node) != 0) {
+		/* Another coordinator's gid: presuming abort here could
+		 * contradict that coordinator's decision. */
+		cctx_reply_error(cc, WIRE_E_BAD_REQUEST,
+				 "%s belongs to coordinator %s; this is %s",
+				 m->gid, p.node, cc->co->cfg->node);
+		return;
+	}
+	o = coord_outcome(cc->co, m->gid, &forgotten);
+	if (forgotten && m->type == WIRE_STATUS) {
+		cctx_reply_error(cc, WIRE_E_UNKNOWN_TX,
+				 "%s is older than the outcomes the decision "
+				 "log retains",
+				 m->gid);
+		return;
+	}
+	wire_buf_init(&b, WIRE_OUTCOME);
+	wire_put_str(&b, WIRE_T_GID, m->gid);
+	wire_put_u32(&b, WIRE_T_CODE, (uint32_t)o);
+	cctx_reply(cc, &b);
+	wire_buf_free(&b);
+}
+
+static void
+dispatch(struct cctx *cc, nng_msg *msg)
+{
+	struct wire_msg m;
+	char err[200];
+
+	if (net_decode(msg, &m, err, sizeof(err)) != 0) {
+		atomic_fetch_add(&cc->co->stats.bad_requests, 1);
+		xlog_warn("bad request dropped: %s", err);
+		cctx_reply_error(cc, WIRE_E_BAD_REQUEST, "%s", err);
+		return;
+	}
+	if (atomic_load(&cc->co->stopping)) {
+		cctx_reply_error(cc, WIRE_E_SHUTTING_DOWN,
+				 "coordinator is stopping");
+	} else if (m.gid != NULL && !gid_parse(m.gid, &(struct gid_parts){0})) {
+		cctx_reply_error(cc, WIRE_E_BAD_REQUEST, "not a gid: \"%s\"",
+				 m.gid);
+	} else {
+		switch (m.type) {
+		case WIRE_BEGIN:
+			handle_begin(cc);
+			break;
+		case WIRE_EXEC:
+			handle_exec(cc, &m);
+			break;
+		case WIRE_COMMIT:
+		case WIRE_ROLLBACK:
+			handle_finish(cc, &m);
+			break;
+		case WIRE_SUBMIT:
+			handle_submit(cc, &m);
+			break;
+		case WIRE_STATUS:
+		case WIRE_INQUIRE:
+			handle_status(cc, &m);
+			break;
+		case WIRE_BR_EXEC:
+		case WIRE_BR_PREPARE:
+		case WIRE_BR_COMMIT:
+		case WIRE_BR_ROLLBACK:
+		case WIRE_BEGUN:
+		case WIRE_RESULT:
+		case WIRE_OUTCOME:
+		case WIRE_VOTE:
+		case WIRE_ACK:
+		case WIRE_ERROR:
+			atomic_fetch_add(&cc->co->stats.bad_requests, 1);
+			cctx_reply_error(cc, WIRE_E_BAD_REQUEST,
+					 "%s is not a request to a coordinator",
+					 wire_type_name(m.type));
+			break;
+		}
+	}
+	wire_msg_free(&m);
+}
+
+static void
+cctx_cb(void *arg)
+{
+	struct cctx *cc = arg;
+	int rv = nng_aio_result(cc->aio);
+	nng_msg *msg;
+
+	switch (cc->state) {
+	case CC_RECV:
+		if (rv != 0) {
+			if (rv != NNG_ECLOSED)
+				cctx_recv(cc);
+			return;
+		}
+		msg = nng_aio_get_msg(cc->aio);
+		cc->state = CC_WORK;
+		dispatch(cc, msg);
+		nng_msg_free(msg);
+		break;
+	case CC_SEND:
+		if (rv != 0) {
+			/* The client is gone; REP drops its reply. */
+			nng_msg_free(nng_aio_get_msg(cc->aio));
+			if (rv == NNG_ECLOSED)
+				return;
+		}
+		cctx_recv(cc);
+		break;
+	case CC_WORK:
+		assert(!"callback in CC_WORK");
+		break;
+	}
+}
+
+static int
+open_peers(struct coordinator *co, char *err, size_t errlen)
+{
+	const struct coord_config *cfg = co->cfg;
+
+	if (cfg->nparticipants > DLOG_MAX_NAMES) {
+		snprintf(err, errlen, "at most %d participants",
+			 DLOG_MAX_NAMES);
+		return -1;
+	}
+	co->npeers = cfg->nparticipants;
+	if ((co->peers = calloc(co->npeers, sizeof(*co->peers))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < co->npeers; i++)
+		if (peer_open(cfg->participants[i].name,
+			      cfg->participants[i].url, &co->peers[i], err,
+			      errlen) != 0)
+			return -1;
+	return 0;
+}
+
+static int
+open_contexts(struct coordinator *co, char *err, size_t errlen)
+{
+	int rv;
+
+	co->nctxs = co->cfg->contexts;
+	if ((co->ctxs = calloc(co->nctxs, sizeof(*co->ctxs))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < co->nctxs; i++) {
+		struct cctx *cc = &co->ctxs[i];
+
+		cc->co = co;
+		if ((rv = nng_aio_alloc(&cc->aio, cctx_cb, cc)) != 0 ||
+		    (rv = nng_ctx_open(&cc->ctx, co->rep)) != 0) {
+			snprintf(err, errlen, "client contexts: %s",
+				 nng_strerror(rv));
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < co->nctxs; i++)
+		cctx_recv(&co->ctxs[i]);
+	return 0;
+}
+
+int
+coordinator_start(const struct coord_config *cfg, struct coordinator **out,
+		  char *err, size_t errlen)
+{
+	struct coordinator *co = calloc(1, sizeof(*co));
+
+	if (co == NULL || hmap_init(&co->txs, 1024) != 0) {
+		free(co);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	co->cfg = cfg;
+	pthread_mutex_init(&co->mu, NULL);
+	co->timing = (struct twopc_timing){
+	    .vote_timeout_ms = cfg->vote_timeout_ms,
+	    .commit_wait_ms = cfg->commit_wait_ms,
+	    .retry_min_ms = 100,
+	    .retry_max_ms = cfg->retry_max_ms,
+	};
+	if (dlog_open(cfg->log_dir, cfg->node, 100000, &co->dlog, err,
+		      errlen) != 0)
+		goto fail;
+	co->incarnation = dlog_incarnation(co->dlog);
+	if (open_peers(co, err, errlen) != 0)
+		goto fail;
+	if (tx_recover_all(co) != 0) {
+		snprintf(err, errlen, "out of memory during recovery");
+		goto fail;
+	}
+	if (net_listen_rep(cfg->listen, &co->rep, err, errlen) != 0)
+		goto fail;
+	co->rep_open = true;
+	if (open_contexts(co, err, errlen) != 0)
+		goto fail;
+	if (ticker_start(co) != 0) {
+		snprintf(err, errlen, "cannot start the ticker thread");
+		goto fail;
+	}
+	xlog_info("node %s incarnation %llu listening on %s with %zu "
+		  "participants",
+		  cfg->node, (unsigned long long)co->incarnation, cfg->listen,
+		  co->npeers);
+	*out = co;
+	return 0;
+fail:
+	coordinator_stop(co);
+	return -1;
+}
+
+static int
+count_outstanding(struct hmap_node *n, void *arg)
+{
+	struct tx *tx = container_of(n, struct tx, node);
+
+	pthread_mutex_lock(&tx->mu);
+	*(unsigned *)arg += tx->outstanding;
+	pthread_mutex_unlock(&tx->mu);
+	return 0;
+}
+
+/* Closed sockets fail every call in flight; wait for their callbacks. */
+static void
+drain_outstanding(struct coordinator *co)
+{
+	for (int i = 0; i < 500; i++) {
+		unsigned n = 0;
+
+		pthread_mutex_lock(&co->mu);
+		hmap_foreach(&co->txs, count_outstanding, &n);
+		pthread_mutex_unlock(&co->mu);
+		if (n == 0)
+			return;
+		nng_msleep(10);
+	}
+	xlog_warn("stopping with requests still in flight");
+}
+
+static int
+free_tx(struct hmap_node *n, void *arg)
+{
+	(void)arg;
+	tx_free(container_of(n, struct tx, node));
+	return 0;
+}
+
+void
+coordinator_stop(struct coordinator *co)
+{
+	struct coord_stats *s = &co->stats;
+
+	atomic_store(&co->stopping, true);
+	ticker_stop(co);
+	if (co->rep_open)
+		nng_close(co->rep); /* no new requests */
+	for (size_t i = 0; i < co->npeers; i++)
+		peer_close(co->peers[i]); /* in-flight calls finish, failed */
+	if (co->txs.buckets != NULL)
+		drain_outstanding(co);
+	for (size_t i = 0; i < co->nctxs; i++) {
+		if (co->ctxs[i].aio != NULL) {
+			nng_aio_stop(co->ctxs[i].aio);
+			nng_aio_free(co->ctxs[i].aio);
+		}
+	}
+	/* Undecided work is presumed aborted; logged commits resume on the
+	 * next start. Closing the log flushes what is queued. */
+	dlog_close(co->dlog);
+	if (co->txs.buckets != NULL) {
+		hmap_foreach(&co->txs, free_tx, NULL);
+		hmap_destroy(&co->txs);
+	}
+	xlog_info("stopped: %llu begun, %llu committed, %llu aborted, %llu "
+		  "bad requests",
+		  (unsigned long long)s->begun,
+		  (unsigned long long)s->committed,
+		  (unsigned long long)s->aborted,
+		  (unsigned long long)s->bad_requests);
+	pthread_mutex_destroy(&co->mu);
+	free(co->peers);
+	free(co->ctxs);
+	free(co);
+}

@@ -1,0 +1,331 @@
+/*
+ * Two-phase commit, presumed abort, for one global transaction.
+ *
+ *                 start                all YES            durable
+ *   ACTIVE ------------------> PREPARING -------> LOGGING -------> COMMITTING
+ *     |                          |  NO, timeout,                       | all acked
+ *     | rollback, idle           |  lost branch, rollback              v
+ *     +-----------------------> ABORTED <----+                     COMMITTED
+ *
+ * Invariants this file keeps (DESIGN.md section 5):
+ *  I1 No COMMIT is sent before the COMMIT record is durable: send_commit is
+ *     only called in COMMITTING, which only twopc_logged() (or recovery of a
+ *     logged record) enters.
+ *  I2 One decision: COMMITTING/COMMITTED and ABORTED are absorbing and
+ *     exclusive; nothing leaves them except COMMITTING -> COMMITTED.
+ *  I3 The COMMIT record is queued only when every branch voted YES or
+ *     READ-ONLY, and only the YES branches are in phase 2.
+ *  I4 Presumed abort: the abort path writes nothing to the log; ROLLBACK
+ *     goes to every branch that may have prepared and its acks are not
+ *     awaited (a participant's sweeper resolves what a lost ROLLBACK leaves).
+ *  I5 COMMIT is resent with exponential backoff until each YES branch acks;
+ *     only then is END appended.
+ */
+#include "twopc.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+void
+twopc_init(struct twopc *t, struct twopc_branch *branches, size_t n,
+	   const struct twopc_io *io, void *io_ctx,
+	   const struct twopc_timing *timing)
+{
+	memset(t, 0, sizeof(*t));
+	t->state = TWOPC_ACTIVE;
+	t->branches = branches;
+	t->nbranches = n;
+	t->io = io;
+	t->io_ctx = io_ctx;
+	t->timing = *timing;
+	for (size_t i = 0; i < n; i++) {
+		branches[i].vote = TWOPC_VOTE_NONE;
+		branches[i].acked = false;
+	}
+}
+
+static void
+reply_once(struct twopc *t)
+{
+	if (!t->replied) {
+		t->replied = true;
+		t->io->reply(t->io_ctx, t);
+	}
+}
+
+static void
+decide_abort(struct twopc *t)
+{
+	assert(t->state == TWOPC_ACTIVE || t->state == TWOPC_PREPARING);
+	t->state = TWOPC_ABORTED;
+	/* A NO voter rolled back already; everyone else may hold a branch. */
+	for (size_t i = 0; i < t->nbranches; i++)
+		if (t->branches[i].vote != TWOPC_VOTE_NO &&
+		    t->branches[i].vote != TWOPC_VOTE_READONLY)
+			t->io->send_rollback(t->io_ctx, t, i);
+	reply_once(t);
+}
+
+static void
+set_reason(struct twopc *t, const char *fmt, const char *a, const char *b)
+{
+	if (t->reason[0] == '\0')
+		snprintf(t->reason, sizeof(t->reason), fmt, a, b);
+}
+
+void
+twopc_abort(struct twopc *t, const char *why, uint64_t now)
+{
+	(void)now;
+	if (t->state != TWOPC_ACTIVE && t->state != TWOPC_PREPARING)
+		return; /* decided already: a late abort changes nothing */
+	set_reason(t, "%s%s", why, "");
+	decide_abort(t);
+}
+
+static void
+enter_committed(struct twopc *t)
+{
+	t->state = TWOPC_COMMITTED;
+	t->io->log_end(t->io_ctx, t);
+	reply_once(t);
+}
+
+void
+twopc_start(struct twopc *t, uint64_t now)
+{
+	assert(t->state == TWOPC_ACTIVE);
+	if (t->nbranches == 0) {
+		/* Nothing ran anywhere: there is nothing to make atomic. */
+		t->state = TWOPC_COMMITTED;
+		reply_once(t);
+		return;
+	}
+	t->state = TWOPC_PREPARING;
+	t->vote_deadline_ms = now + t->timing.vote_timeout_ms;
+	for (size_t i = 0; i < t->nbranches && t->state == TWOPC_PREPARING;
+	     i++)
+		t->io->send_prepare(t->io_ctx, t, i);
+}
+
+static void
+send_commit(struct twopc *t, size_t i, uint64_t now)
+{
+	struct twopc_branch *b = &t->branches[i];
+
+	assert(t->state == TWOPC_COMMITTING); /* I1 */
+	b->next_send_ms = now + b->backoff_ms;
+	b->backoff_ms = b->backoff_ms * 2 > t->timing.retry_max_ms
+			    ? t->timing.retry_max_ms
+			    : b->backoff_ms * 2;
+	t->io->send_commit(t->io_ctx, t, i);
+}
+
+static bool
+all_acked(const struct twopc *t)
+{
+	for (size_t i = 0; i < t->nbranches; i++)
+		if (t->branches[i].vote == TWOPC_VOTE_YES &&
+		    !t->branches[i].acked)
+			return false;
+	return true;
+}
+
+/* Phase 2 begins: the decision is durable (I1). */
+static void
+enter_committing(struct twopc *t, uint64_t now)
+{
+	t->state = TWOPC_COMMITTING;
+	t->logged_ms = now;
+	for (size_t i = 0; i < t->nbranches; i++) {
+		struct twopc_branch *b = &t->branches[i];
+
+		if (b->vote != TWOPC_VOTE_YES)
+			continue;
+		b->backoff_ms = t->timing.retry_min_ms;
+		send_commit(t, i, now);
+	}
+	if (all_acked(t))
+		enter_committed(t);
+}
+
+void
+twopc_vote(struct twopc *t, size_t branch, enum twopc_vote vote,
+	   const char *sqlstate, const char *text, uint64_t now)
+{
+	struct twopc_branch *b = &t->branches[branch];
+	bool any_yes = false;
+
+	assert(vote != TWOPC_VOTE_NONE);
+	if (t->state != TWOPC_PREPARING) {
+		/*
+		 * A vote after the decision. After an abort a late YES holds a
+		 * prepared branch: roll it back now rather than leave it to the
+		 * sweeper.
+		 */
+		if (t->state == TWOPC_ABORTED && vote == TWOPC_VOTE_YES &&
+		    b->vote == TWOPC_VOTE_NONE)
+			t->io->send_rollback(t->io_ctx, t, branch);
+		return;
+	}
+	if (b->vote != TWOPC_VOTE_NONE)
+		return; /* a duplicate */
+	b->vote = vote;
+	if (vote == TWOPC_VOTE_NO) {
+		if (t->reason[0] == '\0') {
+			snprintf(t->reason, sizeof(t->reason), "voted NO: %s",
+				 text != NULL ? text : "no reason given");
+			if (sqlstate != NULL)
+				snprintf(t->reason_sqlstate,
+					 sizeof(t->reason_sqlstate), "%s",
+					 sqlstate);
+			else
+				snprintf(t->reason_sqlstate,
+					 sizeof(t->reason_sqlstate), "XX000");
+			t->reason_branch = branch;
+		}
+		decide_abort(t);
+		return;
+	}
+	for (size_t i = 0; i < t->nbranches; i++) {
+		if (t->branches[i].vote == TWOPC_VOTE_NONE)
+			return;
+		any_yes |= t->branches[i].vote == TWOPC_VOTE_YES;
+	}
+	if (!any_yes) {
+		/* Every branch read only and committed locally: done. */
+		t->state = TWOPC_COMMITTED;
+		reply_once(t);
+		return;
+	}
+	t->state = TWOPC_LOGGING; /* I3 */
+	(void)now;
+	t->io->log_commit(t->io_ctx, t);
+}
+
+void
+twopc_vote_failed(struct twopc *t, size_t branch, const char *why,
+		  uint64_t now)
+{
+	if (t->state != TWOPC_PREPARING)
+		return;
+	if (t->reason[0] == '\0') {
+		snprintf(t->reason, sizeof(t->reason), "no vote: %s", why);
+		snprintf(t->reason_sqlstate, sizeof(t->reason_sqlstate),
+			 "08006");
+		t->reason_branch = branch;
+	}
+	(void)now;
+	decide_abort(t);
+}
+
+void
+twopc_logged(struct twopc *t, uint64_t now)
+{
+	assert(t->state == TWOPC_LOGGING);
+	enter_committing(t, now);
+}
+
+void
+twopc_recover(struct twopc *t, uint64_t now)
+{
+	assert(t->state == TWOPC_ACTIVE);
+	for (size_t i = 0; i < t->nbranches; i++)
+		t->branches[i].vote = TWOPC_VOTE_YES; /* the record says so */
+	t->replied = true; /* the client of a past life is gone */
+	enter_committing(t, now);
+}
+
+void
+twopc_ack(struct twopc *t, size_t branch, uint64_t now)
+{
+	(void)now;
+	if (t->state != TWOPC_COMMITTING)
+		return;
+	t->branches[branch].acked = true;
+	if (all_acked(t))
+		enter_committed(t);
+}
+
+void
+twopc_tick(struct twopc *t, uint64_t now)
+{
+	switch (t->state) {
+	case TWOPC_PREPARING:
+		if (now >= t->vote_deadline_ms) {
+			for (size_t i = 0; i < t->nbranches; i++) {
+				if (t->branches[i].vote != TWOPC_VOTE_NONE)
+					continue;
+				snprintf(t->reason, sizeof(t->reason),
+					 "vote timeout: no answer within %ums",
+					 t->timing.vote_timeout_ms);
+				snprintf(t->reason_sqlstate,
+					 sizeof(t->reason_sqlstate), "57014");
+				t->reason_branch = i;
+				break;
+			}
+			decide_abort(t);
+		}
+		break;
+	case TWOPC_COMMITTING:
+		for (size_t i = 0; i < t->nbranches; i++) {
+			struct twopc_branch *b = &t->branches[i];
+
+			if (b->vote == TWOPC_VOTE_YES && !b->acked &&
+			    now >= b->next_send_ms)
+				send_commit(t, i, now);
+		}
+		if (now >= t->logged_ms + t->timing.commit_wait_ms)
+			reply_once(t); /* durable: committed, acks or not */
+		break;
+	case TWOPC_ACTIVE:
+	case TWOPC_LOGGING:
+	case TWOPC_COMMITTED:
+	case TWOPC_ABORTED:
+		break;
+	}
+}
+
+enum wire_outcome
+twopc_outcome(const struct twopc *t)
+{
+	switch (t->state) {
+	case TWOPC_ACTIVE:
+	case TWOPC_PREPARING:
+	case TWOPC_LOGGING: /* not durable yet: it may still be lost */
+		return WIRE_IN_PROGRESS;
+	case TWOPC_COMMITTING:
+	case TWOPC_COMMITTED:
+		return WIRE_COMMITTED;
+	case TWOPC_ABORTED:
+		return WIRE_ABORTED;
+	}
+	return WIRE_IN_PROGRESS;
+}
+
+bool
+twopc_done(const struct twopc *t)
+{
+	return t->state == TWOPC_COMMITTED || t->state == TWOPC_ABORTED;
+}
+
+const char *
+twopc_state_name(enum twopc_state s)
+{
+	switch (s) {
+	case TWOPC_ACTIVE:
+		return "active";
+	case TWOPC_PREPARING:
+		return "preparing";
+	case TWOPC_LOGGING:
+		return "logging";
+	case TWOPC_COMMITTING:
+		return "committing";
+	case TWOPC_COMMITTED:
+		return "committed";
+	case TWOPC_ABORTED:
+		return "aborted";
+	}
+	return "?";
+}

@@ -1,0 +1,119 @@
+/*
+ * twopc: the coordinator's two-phase commit of one transaction, presumed
+ * abort. A pure state machine: it does no I/O and reads no clock. Events come
+ * in as calls with the current time; what to do goes out through struct
+ * twopc_io. The owner serialises all calls for one transaction (a mutex).
+ * See twopc.c for the states and the rules they keep.
+ */
+#ifndef XACT_TWOPC_H
+#define XACT_TWOPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wire.h"
+
+#define TWOPC_REASON_MAX 512
+
+enum twopc_state {
+	TWOPC_ACTIVE,	  /* open: statements run; nothing prepared yet */
+	TWOPC_PREPARING,  /* PREPARE sent to every branch; collecting votes */
+	TWOPC_LOGGING,	  /* all voted YES; COMMIT record queued, not durable */
+	TWOPC_COMMITTING, /* COMMIT record durable; COMMIT sent until acked */
+	TWOPC_COMMITTED,  /* every branch acked; END record appended */
+	TWOPC_ABORTED,	  /* decided abort; ROLLBACK sent; nothing logged */
+};
+
+enum twopc_vote {
+	TWOPC_VOTE_NONE, /* no answer yet */
+	TWOPC_VOTE_YES,
+	TWOPC_VOTE_NO,
+	TWOPC_VOTE_READONLY,
+};
+
+struct twopc_branch {
+	size_t peer;		/* index of the participant */
+	enum twopc_vote vote;
+	bool acked;		/* COMMIT acknowledged */
+	uint64_t next_send_ms;	/* when to resend COMMIT */
+	uint32_t backoff_ms;	/* current resend interval */
+};
+
+struct twopc;
+
+/* What the machine asks its owner to do. None of these may block. */
+struct twopc_io {
+	void (*send_prepare)(void *ctx, struct twopc *t, size_t branch);
+	void (*send_commit)(void *ctx, struct twopc *t, size_t branch);
+	void (*send_rollback)(void *ctx, struct twopc *t, size_t branch);
+	/* Queue the COMMIT record; call twopc_logged() once it is durable. */
+	void (*log_commit)(void *ctx, struct twopc *t);
+	void (*log_end)(void *ctx, struct twopc *t);
+	/* The client's answer is known: t->state and t->reason tell it. */
+	void (*reply)(void *ctx, struct twopc *t);
+};
+
+struct twopc_timing {
+	uint32_t vote_timeout_ms; /* PREPARING longer than this: abort */
+	uint32_t commit_wait_ms;  /* reply COMMITTED without all acks after */
+	uint32_t retry_min_ms;	  /* first COMMIT resend interval */
+	uint32_t retry_max_ms;	  /* resend interval cap */
+};
+
+struct twopc {
+	enum twopc_state state;
+	struct twopc_branch *branches;
+	size_t nbranches;
+	const struct twopc_io *io;
+	void *io_ctx;
+	struct twopc_timing timing;
+	uint64_t vote_deadline_ms;
+	uint64_t logged_ms; /* when the COMMIT record became durable */
+	bool replied;	    /* reply() has been called */
+	/* Why it aborted, for the client: "bank2 voted NO: 23514 ...". */
+	char reason[TWOPC_REASON_MAX];
+	char reason_sqlstate[6];
+	size_t reason_branch; /* valid when reason_sqlstate[0] != 0 */
+};
+
+/* Set up in ACTIVE over branches (owned by the caller). */
+void twopc_init(struct twopc *t, struct twopc_branch *branches, size_t n,
+		const struct twopc_io *io, void *io_ctx,
+		const struct twopc_timing *timing);
+
+/* ACTIVE -> PREPARING: PREPARE to every branch. No branch: commit at once. */
+void twopc_start(struct twopc *t, uint64_t now);
+
+/* A branch's vote arrived. sqlstate/text describe a NO (may be NULL). */
+void twopc_vote(struct twopc *t, size_t branch, enum twopc_vote vote,
+		const char *sqlstate, const char *text, uint64_t now);
+
+/* A branch could not be asked (unreachable, timed out): a NO vote. */
+void twopc_vote_failed(struct twopc *t, size_t branch, const char *why,
+		       uint64_t now);
+
+/* LOGGING -> COMMITTING: the COMMIT record is durable. */
+void twopc_logged(struct twopc *t, uint64_t now);
+
+/* A branch acknowledged COMMIT. */
+void twopc_ack(struct twopc *t, size_t branch, uint64_t now);
+
+/* Abort before the decision (client rollback, idle timeout, lost branch). */
+void twopc_abort(struct twopc *t, const char *why, uint64_t now);
+
+/* Re-enter COMMITTING after a restart: the record is durable already. */
+void twopc_recover(struct twopc *t, uint64_t now);
+
+/* Time passed: vote timeout, COMMIT resends, commit_wait. */
+void twopc_tick(struct twopc *t, uint64_t now);
+
+/* The answer an inquiry gets for a transaction in this state. */
+enum wire_outcome twopc_outcome(const struct twopc *t);
+
+/* True when nothing more will happen (COMMITTED, or ABORTED). */
+bool twopc_done(const struct twopc *t);
+
+const char *twopc_state_name(enum twopc_state s);
+
+#endif

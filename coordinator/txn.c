@@ -1,0 +1,517 @@
+/*
+ * The coordinator's transactions: the in-flight table, the I/O that each
+ * twopc state machine asks for (peer messages, log records, the client's
+ * answer), the ticker that drives time, and recovery from the log.
+ *
+ * Everything here runs on NNG callback threads, the log's writer thread or
+ * the ticker, and never blocks: sends and log appends only queue work.
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "clock.h"
+#include "failpoint.h"
+#include "internal.h"
+#include "log.h"
+
+#define TICK_MS	  10
+#define LINGER_MS 1000 /* a finished tx still answers duplicates this long */
+
+static const struct twopc_io tx_io;
+
+static struct tx *
+tx_alloc(struct coordinator *co)
+{
+	struct tx *tx = calloc(1, sizeof(*tx));
+
+	if (tx == NULL)
+		return NULL;
+	tx->branches = calloc(co->npeers, sizeof(*tx->branches));
+	tx->sql = calloc(co->npeers, sizeof(*tx->sql));
+	if (tx->branches == NULL || tx->sql == NULL) {
+		free(tx->branches);
+		free(tx->sql);
+		free(tx);
+		return NULL;
+	}
+	tx->co = co;
+	pthread_mutex_init(&tx->mu, NULL);
+	twopc_init(&tx->sm, tx->branches, 0, &tx_io, tx, &co->timing);
+	tx->last_active_ms = clock_now_ms();
+	return tx;
+}
+
+void
+tx_free(struct tx *tx)
+{
+	for (size_t i = 0; i < tx->co->npeers; i++) {
+		for (size_t j = 0; j < tx->sql[i].n; j++)
+			free(tx->sql[i].stmts[j]);
+		free(tx->sql[i].stmts);
+	}
+	pthread_mutex_destroy(&tx->mu);
+	free(tx->sql);
+	free(tx->branches);
+	free(tx);
+}
+
+struct tx *
+tx_create(struct coordinator *co)
+{
+	struct tx *tx = tx_alloc(co);
+
+	if (tx == NULL)
+		return NULL;
+	pthread_mutex_lock(&co->mu);
+	gid_format(tx->gid, co->cfg->node, co->incarnation, ++co->next_seq);
+	hmap_put(&co->txs, &tx->node, tx->gid);
+	pthread_mutex_unlock(&co->mu);
+	atomic_fetch_add(&co->stats.begun, 1);
+	return tx;
+}
+
+/* Returns the tx locked, or NULL. */
+struct tx *
+tx_lookup_locked(struct coordinator *co, const char *gid)
+{
+	struct hmap_node *n;
+	struct tx *tx = NULL;
+
+	pthread_mutex_lock(&co->mu);
+	if ((n = hmap_get(&co->txs, gid)) != NULL) {
+		tx = container_of(n, struct tx, node);
+		pthread_mutex_lock(&tx->mu);
+	}
+	pthread_mutex_unlock(&co->mu);
+	return tx;
+}
+
+size_t
+tx_branch_for(struct tx *tx, size_t peer)
+{
+	for (size_t i = 0; i < tx->sm.nbranches; i++)
+		if (tx->branches[i].peer == peer)
+			return i;
+	assert(tx->sm.nbranches < tx->co->npeers);
+	tx->branches[tx->sm.nbranches].peer = peer;
+	tx->branches[tx->sm.nbranches].vote = TWOPC_VOTE_NONE;
+	return tx->sm.nbranches++;
+}
+
+void
+tx_abort(struct tx *tx, const char *why)
+{
+	twopc_abort(&tx->sm, why, clock_now_ms());
+}
+
+void
+tx_start_commit(struct tx *tx)
+{
+	twopc_start(&tx->sm, clock_now_ms());
+}
+
+/* ---- requests to participants ---- */
+
+enum call_kind {
+	CALL_PREPARE,
+	CALL_COMMIT,
+	CALL_ROLLBACK,
+};
+
+struct branch_call {
+	struct tx *tx;
+	size_t branch;
+	enum call_kind kind;
+};
+
+static const char *
+branch_name(struct tx *tx, size_t branch)
+{
+	return peer_name(tx->co->peers[tx->branches[branch].peer]);
+}
+
+static void
+branch_reply(void *arg, int rv, const struct wire_msg *m, const void *raw,
+	     size_t rawlen)
+{
+	struct branch_call *bc = arg;
+	struct tx *tx = bc->tx;
+	uint64_t now = clock_now_ms();
+	char why[256];
+
+	(void)raw;
+	(void)rawlen;
+	pthread_mutex_lock(&tx->mu);
+	tx->outstanding--;
+	switch (bc->kind) {
+	case CALL_PREPARE:
+		if (rv != 0) {
+			snprintf(why, sizeof(why), "%s: %s",
+				 branch_name(tx, bc->branch), nng_strerror(rv));
+			twopc_vote_failed(&tx->sm, bc->branch, why, now);
+		} else if (m->type == WIRE_VOTE) {
+			enum twopc_vote v = m->code == WIRE_VOTE_YES ? TWOPC_VOTE_YES
+					    : m->code == WIRE_VOTE_READONLY
+						? TWOPC_VOTE_READONLY
+						: TWOPC_VOTE_NO;
+			char text[TWOPC_REASON_MAX];
+
+			snprintf(text, sizeof(text), "%s: %s",
+				 branch_name(tx, bc->branch),
+				 m->text != NULL ? m->text : "no reason");
+			xlog_debug("gid=%s %s voted %s", tx->gid,
+				   branch_name(tx, bc->branch),
+				   v == TWOPC_VOTE_YES	      ? "YES"
+				   : v == TWOPC_VOTE_READONLY ? "READ-ONLY"
+							      : "NO");
+			twopc_vote(&tx->sm, bc->branch, v, m->sqlstate, text,
+				   now);
+		} else {
+			snprintf(why, sizeof(why), "%s: %s",
+				 branch_name(tx, bc->branch),
+				 m->text != NULL ? m->text : "bad vote");
+			twopc_vote_failed(&tx->sm, bc->branch, why, now);
+		}
+		break;
+	case CALL_COMMIT:
+		if (rv == 0 && m->type == WIRE_ACK)
+			twopc_ack(&tx->sm, bc->branch, now);
+		else
+			xlog_warn("gid=%s COMMIT to %s not acked (%s); will "
+				  "resend",
+				  tx->gid, branch_name(tx, bc->branch),
+				  rv != 0		? nng_strerror(rv)
+				  : m->text != NULL ? m->text
+						    : wire_type_name(m->type));
+		break;
+	case CALL_ROLLBACK:
+		break; /* presumed abort: acks are not needed */
+	}
+	pthread_mutex_unlock(&tx->mu);
+	free(bc);
+}
+
+/* Called with tx->mu held. */
+static void
+call_branch(struct tx *tx, size_t branch, enum call_kind kind,
+	    const struct wire_buf *req, uint32_t timeout_ms)
+{
+	struct branch_call *bc = malloc(sizeof(*bc));
+	struct peer *p = tx->co->peers[tx->branches[branch].peer];
+	int rv = NNG_ENOMEM;
+
+	if (bc != NULL) {
+		bc->tx = tx;
+		bc->branch = branch;
+		bc->kind = kind;
+		tx->outstanding++;
+		if ((rv = peer_call(p, req, timeout_ms, branch_reply, bc)) ==
+		    0)
+			return;
+		tx->outstanding--;
+		free(bc);
+	}
+	xlog_warn("gid=%s cannot send a request to %s: %s", tx->gid,
+		  peer_name(p), nng_strerror(rv));
+	if (kind == CALL_PREPARE)
+		twopc_vote_failed(&tx->sm, branch, nng_strerror(rv),
+				  clock_now_ms());
+}
+
+static void
+io_send_prepare(void *ctx, struct twopc *t, size_t i)
+{
+	struct tx *tx = ctx;
+	struct wire_buf b;
+
+	(void)t;
+	if (FAILPOINT("coord.before_prepare_send") == FP_DROP)
+		return;
+	wire_buf_init(&b, WIRE_BR_PREPARE);
+	wire_put_str(&b, WIRE_T_GID, tx->gid);
+	for (size_t j = 0; j < tx->sql[i].n; j++)
+		wire_put_str(&b, WIRE_T_SQL, tx->sql[i].stmts[j]);
+	call_branch(tx, i, CALL_PREPARE, &b, tx->co->cfg->vote_timeout_ms);
+	wire_buf_free(&b);
+}
+
+static void
+send_gid_only(struct tx *tx, size_t i, enum call_kind kind)
+{
+	struct wire_buf b;
+
+	wire_buf_init(&b, kind == CALL_COMMIT ? WIRE_BR_COMMIT
+					      : WIRE_BR_ROLLBACK);
+	wire_put_str(&b, WIRE_T_GID, tx->gid);
+	call_branch(tx, i, kind, &b, tx->co->cfg->request_timeout_ms);
+	wire_buf_free(&b);
+}
+
+static void
+io_send_commit(void *ctx, struct twopc *t, size_t i)
+{
+	struct tx *tx = ctx;
+
+	/* I1: the record is durable before any COMMIT leaves. */
+	assert(t->state == TWOPC_COMMITTING);
+	(void)t;
+	if (FAILPOINT("coord.before_commit_send") == FP_DROP)
+		return;
+	send_gid_only(tx, i, CALL_COMMIT);
+	FAILPOINT("coord.after_commit_send");
+}
+
+static void
+io_send_rollback(void *ctx, struct twopc *t, size_t i)
+{
+	(void)t;
+	if (FAILPOINT("coord.before_rollback_send") == FP_DROP)
+		return;
+	send_gid_only(ctx, i, CALL_ROLLBACK);
+}
+
+/* On the log's writer thread, once the COMMIT record is durable. */
+static void
+tx_logged(void *arg)
+{
+	struct tx *tx = arg;
+
+	pthread_mutex_lock(&tx->mu);
+	tx->outstanding--;
+	xlog_debug("gid=%s COMMIT record durable", tx->gid);
+	twopc_logged(&tx->sm, clock_now_ms());
+	pthread_mutex_unlock(&tx->mu);
+}
+
+static void
+io_log_commit(void *ctx, struct twopc *t)
+{
+	struct tx *tx = ctx;
+	const char *names[DLOG_MAX_NAMES];
+	size_t n = 0;
+
+	FAILPOINT("coord.before_commit_log");
+	for (size_t i = 0; i < t->nbranches; i++)
+		if (t->branches[i].vote == TWOPC_VOTE_YES)
+			names[n++] = branch_name(tx, i);
+	tx->outstanding++;
+	if (dlog_commit(tx->co->dlog, tx->gid, names, n, tx_logged, tx) != 0)
+		/* Nothing is sent yet, so exiting keeps presumed abort true. */
+		xlog_fatal(1, "gid=%s cannot queue the COMMIT record; exiting",
+			   tx->gid);
+}
+
+static void
+io_log_end(void *ctx, struct twopc *t)
+{
+	struct tx *tx = ctx;
+
+	(void)t;
+	FAILPOINT("coord.before_end_log");
+	dlog_end(tx->co->dlog, tx->gid);
+}
+
+void
+tx_reply_outcome(struct tx *tx)
+{
+	struct cctx *cc = tx->waiter;
+	enum wire_outcome o = twopc_outcome(&tx->sm);
+	struct wire_buf b;
+
+	if (cc == NULL)
+		return;
+	tx->waiter = NULL;
+	tx->busy = false;
+	wire_buf_init(&b, WIRE_OUTCOME);
+	wire_put_str(&b, WIRE_T_GID, tx->gid);
+	wire_put_u32(&b, WIRE_T_CODE, (uint32_t)o);
+	if (o == WIRE_ABORTED) {
+		wire_put_str(&b, WIRE_T_TEXT, tx->sm.reason);
+		if (tx->sm.reason_sqlstate[0] != '\0') {
+			wire_put_str(&b, WIRE_T_SQLSTATE,
+				     tx->sm.reason_sqlstate);
+			wire_put_str(&b, WIRE_T_NAME,
+				     branch_name(tx, tx->sm.reason_branch));
+		}
+	}
+	FAILPOINT("coord.before_reply");
+	cctx_reply(cc, &b);
+	wire_buf_free(&b);
+}
+
+static void
+io_reply(void *ctx, struct twopc *t)
+{
+	struct tx *tx = ctx;
+
+	if (t->state == TWOPC_ABORTED) {
+		atomic_fetch_add(&tx->co->stats.aborted, 1);
+		xlog_info("gid=%s aborted: %s", tx->gid, t->reason);
+	} else {
+		atomic_fetch_add(&tx->co->stats.committed, 1);
+		xlog_debug("gid=%s committed", tx->gid);
+	}
+	tx_reply_outcome(tx);
+}
+
+static const struct twopc_io tx_io = {
+    .send_prepare = io_send_prepare,
+    .send_commit = io_send_commit,
+    .send_rollback = io_send_rollback,
+    .log_commit = io_log_commit,
+    .log_end = io_log_end,
+    .reply = io_reply,
+};
+
+/* ---- outcome of any gid ---- */
+
+enum wire_outcome
+coord_outcome(struct coordinator *co, const char *gid, bool *forgotten)
+{
+	struct tx *tx = tx_lookup_locked(co, gid);
+	enum wire_outcome o;
+
+	*forgotten = false;
+	if (tx != NULL) {
+		o = twopc_outcome(&tx->sm);
+		pthread_mutex_unlock(&tx->mu);
+		return o;
+	}
+	switch (dlog_lookup(co->dlog, gid)) {
+	case DLOG_COMMITTED:
+		return WIRE_COMMITTED;
+	case DLOG_FORGOTTEN:
+		*forgotten = true;
+		return WIRE_ABORTED;
+	case DLOG_NONE:
+		break;
+	}
+	/*
+	 * Not in flight and no durable COMMIT: presumed abort. A tx enters
+	 * the table before its gid leaves this process and leaves it only
+	 * once decided, so this answer can never be contradicted later.
+	 */
+	return WIRE_ABORTED;
+}
+
+/* ---- recovery ---- */
+
+static void
+recover_one(void *arg, const char *gid, const char *const *names, size_t n)
+{
+	struct coordinator *co = arg;
+	struct tx *tx = tx_alloc(co);
+
+	if (tx == NULL)
+		xlog_fatal(1, "out of memory recovering %s", gid);
+	snprintf(tx->gid, sizeof(tx->gid), "%s", gid);
+	for (size_t i = 0; i < n; i++) {
+		const struct cfg_endpoint *e =
+		    cfg_find(co->cfg->participants, co->npeers, names[i]);
+
+		if (e == NULL) {
+			/* Its branch stays prepared and its sweeper's
+			 * inquiry gets COMMIT from the open record. */
+			xlog_error("gid=%s participant %s is no longer "
+				   "configured; its branch cannot be committed "
+				   "from here",
+				   gid, names[i]);
+			continue;
+		}
+		tx_branch_for(tx, (size_t)(e - co->cfg->participants));
+	}
+	pthread_mutex_lock(&co->mu);
+	hmap_put(&co->txs, &tx->node, tx->gid);
+	pthread_mutex_unlock(&co->mu);
+	pthread_mutex_lock(&tx->mu);
+	xlog_info("gid=%s recovered: resending COMMIT to %zu participants",
+		  gid, tx->sm.nbranches);
+	twopc_recover(&tx->sm, clock_now_ms());
+	pthread_mutex_unlock(&tx->mu);
+}
+
+int
+tx_recover_all(struct coordinator *co)
+{
+	return dlog_foreach_open(co->dlog, recover_one, co);
+}
+
+/* ---- the ticker: timeouts, resends, reaping ---- */
+
+struct sweep {
+	struct coordinator *co;
+	uint64_t now;
+};
+
+static int
+tick_one(struct hmap_node *n, void *arg)
+{
+	struct tx *tx = container_of(n, struct tx, node);
+	struct sweep *s = arg;
+	struct coordinator *co = s->co;
+
+	pthread_mutex_lock(&tx->mu);
+	if (tx->sm.state == TWOPC_ACTIVE && !tx->busy &&
+	    s->now >= tx->last_active_ms + co->cfg->idle_timeout_ms)
+		twopc_abort(&tx->sm, "idle timeout: no request from the client",
+			    s->now);
+	twopc_tick(&tx->sm, s->now);
+	if (twopc_done(&tx->sm) && tx->done_ms == 0)
+		tx->done_ms = s->now;
+	if (tx->done_ms != 0 && tx->outstanding == 0 && tx->waiter == NULL &&
+	    s->now >= tx->done_ms + LINGER_MS) {
+		hmap_remove(&co->txs, tx->gid);
+		pthread_mutex_unlock(&tx->mu);
+		tx_free(tx);
+		return 0;
+	}
+	pthread_mutex_unlock(&tx->mu);
+	return 0;
+}
+
+static void *
+ticker_main(void *arg)
+{
+	struct coordinator *co = arg;
+	uint64_t last_compact = clock_now_ms();
+	char err[256];
+
+	while (!atomic_load(&co->stopping)) {
+		struct sweep s = {co, clock_now_ms()};
+
+		pthread_mutex_lock(&co->mu);
+		hmap_foreach(&co->txs, tick_one, &s);
+		pthread_mutex_unlock(&co->mu);
+		if (s.now >= last_compact + 1000) {
+			last_compact = s.now;
+			if (dlog_maybe_compact(co->dlog, co->cfg->compact_bytes,
+					       err, sizeof(err)) != 0)
+				xlog_error("log compaction failed: %s", err);
+		}
+		nng_msleep(TICK_MS);
+	}
+	return NULL;
+}
+
+int
+ticker_start(struct coordinator *co)
+{
+	if (pthread_create(&co->ticker, NULL, ticker_main, co) != 0)
+		return -1;
+	co->ticker_started = true;
+	return 0;
+}
+
+void
+ticker_stop(struct coordinator *co)
+{
+	atomic_store(&co->stopping, true);
+	if (co->ticker_started)
+		pthread_join(co->ticker, NULL);
+	co->ticker_started = false;
+}

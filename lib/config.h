@@ -1,0 +1,77 @@
+/*
+ * config: the YAML files of the coordinator and the participant.
+ *
+ * Each daemon's keys are one table in config.c (key, type, default, bounds,
+ * help); loading, validation, defaults and `--check-config` all come from
+ * it. Every error names the file, line and column and the key:
+ *
+ *   coord.yaml:7:12: timeouts.vote: "5x" is not a duration (e.g. 500ms, 5s, 2m)
+ *
+ * Durations are written as 250ms, 5s, 2m, 1h or a bare number of
+ * milliseconds. Unknown keys are errors (a typo must not silently become
+ * a default).
+ */
+#ifndef XACT_CONFIG_H
+#define XACT_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "log.h"
+
+#define CFG_NAME_MAX 32 /* node ids and participant names: [A-Za-z0-9-] */
+
+struct cfg_endpoint {
+	char *name; /* participant name or coordinator node id */
+	char *url;  /* NNG URL, e.g. tcp://127.0.0.1:7611 */
+};
+
+struct coord_config {
+	char *node;    /* node: id in every gid, required */
+	char *listen;  /* listen: URL for clients and inquiries, required */
+	char *log_dir; /* log_dir: directory of the decision log, required */
+	struct cfg_endpoint *participants; /* participants: list of name+url */
+	size_t nparticipants;		   /* at least 1, names unique */
+	uint32_t vote_timeout_ms;	   /* timeouts.vote, default 5s */
+	uint32_t idle_timeout_ms;	   /* timeouts.idle, default 60s */
+	uint32_t request_timeout_ms;	   /* timeouts.request, default 30s */
+	uint32_t commit_wait_ms;	   /* timeouts.commit_wait, default 5s */
+	uint32_t retry_max_ms;		   /* timeouts.retry_max, default 5s */
+	uint32_t contexts;		   /* contexts, default 256 */
+	uint64_t compact_bytes;		   /* log_compact_bytes, default 64 MiB */
+	enum xlog_level log_level;	   /* log_level, default info */
+};
+
+struct part_config {
+	char *name;			   /* name: participant name, required */
+	char *listen;			   /* listen: URL, required */
+	char *database;			   /* database: libpq conninfo, required */
+	struct cfg_endpoint *coordinators; /* coordinators: node + url, >= 1 */
+	size_t ncoordinators;
+	uint32_t pool_size;	       /* pool_size: connections, default 16 */
+	uint32_t statement_timeout_ms; /* timeouts.statement, default 30s */
+	uint32_t idle_timeout_ms;      /* timeouts.idle, default 120s */
+	uint32_t sweep_interval_ms;    /* sweep.interval, default 10s */
+	uint32_t sweep_safety_ms;      /* sweep.safety, default 30s */
+	uint32_t contexts;	       /* contexts, default 256 */
+	enum xlog_level log_level;     /* log_level, default info */
+};
+
+/* Load and validate. Returns 0, or -1 with "file:line:col: key: why". */
+int cfg_load_coord(const char *path, struct coord_config *out, char *err,
+		   size_t errlen);
+int cfg_load_part(const char *path, struct part_config *out, char *err,
+		  size_t errlen);
+
+void cfg_free_coord(struct coord_config *c);
+void cfg_free_part(struct part_config *c);
+
+/* Look up an endpoint by name; NULL if absent. */
+const struct cfg_endpoint *cfg_find(const struct cfg_endpoint *list, size_t n,
+				    const char *name);
+
+/* Write the key tables as Markdown (the generated part of docs/config.md). */
+void cfg_dump_docs(FILE *f);
+
+#endif

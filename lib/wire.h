@@ -1,0 +1,163 @@
+/*
+ * wire: the messages between clients, the coordinator and participants.
+ *
+ * A message is a 4-byte header and a sequence of fields:
+ *
+ *   'X' 'A' version(1) type(1)  then  { tag(1) length(u32 LE) value }*
+ *
+ * Strings are sent with their terminating NUL (counted in length), so a
+ * decoded string is a C string pointing into the received buffer: no copy.
+ * The decoder refuses any string without that NUL or with an embedded one,
+ * unknown tags and types, lengths past the end, integers of the wrong size,
+ * and messages that miss a field their type requires.
+ *
+ * Exchanges (request -> reply):
+ *
+ *   client -> coordinator
+ *     BEGIN                               -> BEGUN {gid}
+ *     EXEC {gid, NAME, seq, SQL}          -> RESULT | ERROR
+ *     COMMIT {gid}                        -> OUTCOME | ERROR
+ *     ROLLBACK {gid}                      -> OUTCOME | ERROR
+ *     SUBMIT {(NAME SQL+)+}               -> OUTCOME | ERROR
+ *     STATUS {gid}                        -> OUTCOME
+ *   coordinator -> participant
+ *     BR_EXEC {gid, seq, SQL}             -> RESULT | ERROR
+ *     BR_PREPARE {gid, SQL*}              -> VOTE
+ *     BR_COMMIT {gid}                     -> ACK | ERROR
+ *     BR_ROLLBACK {gid}                   -> ACK
+ *   participant -> coordinator
+ *     INQUIRE {gid}                       -> OUTCOME
+ *
+ * RESULT carries either a SQL error (sqlstate, text) or the result of a
+ * statement: COLUMN names, then CELL/NULL values row by row, and affected.
+ * VOTE carries code = wire_vote and, for NO, sqlstate and text.
+ * OUTCOME carries gid, code = wire_outcome and, for an abort, text (the
+ * reason) and where known NAME (the participant) and sqlstate.
+ * ERROR carries code = wire_error and text.
+ */
+#ifndef XACT_WIRE_H
+#define XACT_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WIRE_VERSION	 1
+#define WIRE_HEADER_SIZE 4
+#define WIRE_MAX_MSG	 (16u << 20) /* largest message accepted */
+
+enum wire_type {
+	WIRE_BEGIN = 1,
+	WIRE_EXEC = 2,
+	WIRE_COMMIT = 3,
+	WIRE_ROLLBACK = 4,
+	WIRE_SUBMIT = 5,
+	WIRE_STATUS = 6,
+	WIRE_BR_EXEC = 10,
+	WIRE_BR_PREPARE = 11,
+	WIRE_BR_COMMIT = 12,
+	WIRE_BR_ROLLBACK = 13,
+	WIRE_INQUIRE = 20,
+	WIRE_BEGUN = 30,
+	WIRE_RESULT = 31,
+	WIRE_OUTCOME = 32,
+	WIRE_VOTE = 33,
+	WIRE_ACK = 34,
+	WIRE_ERROR = 35,
+};
+
+enum wire_tag {
+	/* scalars: at most once per message */
+	WIRE_T_GID = 1,	     /* string */
+	WIRE_T_SEQ = 2,	     /* u64 */
+	WIRE_T_CODE = 3,     /* u32: wire_outcome, wire_vote or wire_error */
+	WIRE_T_SQLSTATE = 4, /* string of 5 characters */
+	WIRE_T_TEXT = 5,     /* string: message or reason */
+	WIRE_T_AFFECTED = 6, /* u64: rows affected */
+	/* items: repeated, kept in order in wire_msg.items */
+	WIRE_T_NAME = 16,   /* string: participant name */
+	WIRE_T_SQL = 17,    /* string: one statement */
+	WIRE_T_COLUMN = 18, /* string: column name */
+	WIRE_T_CELL = 19,   /* string: one value as text */
+	WIRE_T_NULL = 20,   /* empty: one NULL value */
+};
+
+enum wire_outcome {
+	WIRE_COMMITTED = 1,
+	WIRE_ABORTED = 2,
+	WIRE_IN_PROGRESS = 3,
+};
+
+enum wire_vote {
+	WIRE_VOTE_YES = 1,
+	WIRE_VOTE_NO = 2,
+	WIRE_VOTE_READONLY = 3, /* wrote nothing, committed, leaves phase 2 */
+};
+
+enum wire_error {
+	WIRE_E_BAD_REQUEST = 1,	    /* malformed or not valid here */
+	WIRE_E_UNKNOWN_TX = 2,	    /* no such active transaction */
+	WIRE_E_UNKNOWN_NAME = 3,    /* no such participant */
+	WIRE_E_BUSY = 4,	    /* another request on this tx is running */
+	WIRE_E_NOT_ACTIVE = 5,	    /* the transaction is aborted or ending */
+	WIRE_E_UNAVAILABLE = 6,	    /* a participant did not answer */
+	WIRE_E_LIMIT = 7,	    /* a configured limit was exceeded */
+	WIRE_E_INTERNAL = 8,	    /* a bug or resource failure; see the log */
+	WIRE_E_SHUTTING_DOWN = 9,   /* the daemon is stopping */
+};
+
+/* An encoder: a growable buffer. Errors (out of memory) are sticky. */
+struct wire_buf {
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+	bool failed;
+};
+
+void wire_buf_init(struct wire_buf *b, enum wire_type type);
+void wire_put_str(struct wire_buf *b, enum wire_tag tag, const char *s);
+void wire_put_u32(struct wire_buf *b, enum wire_tag tag, uint32_t v);
+void wire_put_u64(struct wire_buf *b, enum wire_tag tag, uint64_t v);
+void wire_put_null(struct wire_buf *b);
+void wire_buf_free(struct wire_buf *b);
+
+struct wire_item {
+	enum wire_tag tag;
+	const char *str; /* NULL for WIRE_T_NULL */
+};
+
+/* A decoded message. Strings point into the decoded buffer. */
+struct wire_msg {
+	enum wire_type type;
+	const char *gid; /* NULL when absent (likewise sqlstate, text) */
+	const char *sqlstate;
+	const char *text;
+	uint64_t seq;
+	uint64_t affected;
+	uint32_t code;
+	bool has_seq;
+	bool has_code;
+	bool has_affected;
+	struct wire_item *items; /* the repeated fields, in order */
+	uint32_t nitems;
+};
+
+/*
+ * Decode and validate len bytes. Returns 0, or -1 with a one-line reason in
+ * err. On success free the result with wire_msg_free(); buf must outlive it.
+ */
+int wire_decode(const void *buf, size_t len, struct wire_msg *out, char *err,
+		size_t errlen);
+void wire_msg_free(struct wire_msg *m);
+
+/* The first item with this tag, or NULL. */
+const char *wire_first(const struct wire_msg *m, enum wire_tag tag);
+
+/* Number of items with this tag. */
+uint32_t wire_count(const struct wire_msg *m, enum wire_tag tag);
+
+const char *wire_type_name(enum wire_type t);
+const char *wire_outcome_name(enum wire_outcome o);
+const char *wire_error_name(enum wire_error e);
+
+#endif

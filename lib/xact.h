@@ -1,0 +1,97 @@
+/*
+ * xact.h: the client library of xact.
+ *
+ * One global transaction spans several PostgreSQL databases; each database
+ * is served by a participant known to the coordinator by name. Either run
+ * statements one by one:
+ *
+ *     xact_conn *c;  xact_tx *tx;  xact_result *r;  xact_outcome o;
+ *     if (xact_connect("tcp://127.0.0.1:7600", &c) != 0) ...
+ *     xact_begin(c, &tx);
+ *     xact_exec(tx, "bank1", "UPDATE accounts SET ...", &r);  // check r
+ *     xact_exec(tx, "bank2", "UPDATE accounts SET ...", &r);
+ *     xact_commit(tx, &o);         // XACT_COMMITTED or XACT_ABORTED
+ *     xact_tx_free(tx);
+ *
+ * or submit every branch at once with xact_submit() (one round trip per
+ * participant, the fast path).
+ *
+ * Return values: 0 on success; -1 when the call could not be carried out
+ * (connection lost, timeout, refused request). xact_errmsg() then says why.
+ * A SQL error is not a call failure: xact_exec() returns 0 with an error
+ * result (xact_result_sqlstate() != NULL).
+ *
+ * If xact_commit() fails with -1 the outcome is unknown to the client, not
+ * lost: ask again with xact_status(gid) once the coordinator is reachable.
+ *
+ * A connection serves one request at a time: use one per thread.
+ */
+#ifndef XACT_H
+#define XACT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct xact_conn xact_conn;
+typedef struct xact_tx xact_tx;
+typedef struct xact_result xact_result;
+
+typedef enum xact_outcome {
+	XACT_COMMITTED = 1,
+	XACT_ABORTED = 2,
+	XACT_IN_PROGRESS = 3, /* only from xact_status(): not decided yet */
+} xact_outcome;
+
+/* Largest gid, with its NUL. */
+#define XACT_GID_MAX 96
+
+/* Open a connection; timeout_ms bounds every later request (0: 30 s). */
+int xact_connect(const char *url, unsigned timeout_ms, xact_conn **out);
+void xact_disconnect(xact_conn *c);
+
+/* Why the last call on c (or on a tx of c) failed, or aborted. */
+const char *xact_errmsg(const xact_conn *c);
+
+int xact_begin(xact_conn *c, xact_tx **out);
+const char *xact_tx_gid(const xact_tx *tx);
+
+/* Run one statement on the named participant inside tx. */
+int xact_exec(xact_tx *tx, const char *participant, const char *sql,
+	      xact_result **out);
+
+/*
+ * Commit: *out is XACT_COMMITTED, or XACT_ABORTED with the reason in
+ * xact_errmsg(). Returns -1 when the outcome could not be learnt.
+ */
+int xact_commit(xact_tx *tx, xact_outcome *out);
+int xact_rollback(xact_tx *tx);
+void xact_tx_free(xact_tx *tx);
+
+/* The outcome of any gid: committed, aborted or still in progress. */
+int xact_status(xact_conn *c, const char *gid, xact_outcome *out);
+
+struct xact_branch {
+	const char *participant;
+	const char *const *sql; /* nsql statements, run in order */
+	size_t nsql;
+};
+
+/*
+ * Run all branches as one transaction and commit it. gid_out (at least
+ * XACT_GID_MAX bytes, may be NULL) receives the gid.
+ */
+int xact_submit(xact_conn *c, const struct xact_branch *branches, size_t n,
+		char *gid_out, xact_outcome *out);
+
+/* Results. A result owns its memory until xact_result_free(). */
+const char *xact_result_sqlstate(const xact_result *r); /* NULL if ok */
+const char *xact_result_message(const xact_result *r);	/* NULL if ok */
+uint64_t xact_result_affected(const xact_result *r);
+size_t xact_result_ncols(const xact_result *r);
+size_t xact_result_nrows(const xact_result *r);
+const char *xact_result_colname(const xact_result *r, size_t col);
+/* NULL for SQL NULL. */
+const char *xact_result_value(const xact_result *r, size_t row, size_t col);
+void xact_result_free(xact_result *r);
+
+#endif

@@ -1,0 +1,805 @@
+/*
+ * A branch is this database's part of one global transaction.
+ *
+ *              EXEC / PREPARE with statements
+ *   (new) ---------------------------------> ACTIVE  (local tx on a connection)
+ *     |                                        |  PREPARE TRANSACTION ok
+ *     | ROLLBACK first: tombstone              v
+ *     |                                     PREPARED ----- COMMIT ----> COMMITTED
+ *     v                                        |
+ *   ABORTED <----- error, NO vote, ROLLBACK ---+     (read-only: ACTIVE -> COMMITTED)
+ *
+ * Rules:
+ *  R1 Before voting YES the branch may abort on its own (SQL error, idle
+ *     timeout, lost connection); after PREPARE TRANSACTION succeeded it never
+ *     does: only COMMIT, ROLLBACK from the coordinator or the sweeper's
+ *     inquiry decide it.
+ *  R2 Idempotence per (gid, phase): a repeated EXEC (same seq) gets the
+ *     cached reply; a repeated PREPARE gets the same vote; COMMIT of a gid
+ *     PostgreSQL no longer knows (42704) was committed already and is acked;
+ *     ROLLBACK of an unknown gid is acked.
+ *  R3 A ROLLBACK that arrives before its PREPARE leaves a tombstone
+ *     (ABORTED), so the late PREPARE votes NO.
+ *  R4 A ROLLBACK for a branch a worker is busy with sets abort_requested
+ *     and cancels the running statement; whoever holds the branch next sees
+ *     the flag and rolls back (see branch_unlock()).
+ *  R5 No client statement may end or nest the local transaction
+ *     (pg_is_txn_control): a COMMIT inside a branch would break atomicity.
+ *
+ * Locking: bs->mu guards the table and each branch's refs; b->mu is held by
+ * the one thread working on a branch. Order: bs->mu, then b->mu (only with
+ * trylock in the reaper), never the reverse.
+ */
+#include "branch.h"
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "failpoint.h"
+#include "gid.h"
+#include "hmap.h"
+#include "log.h"
+
+enum branch_state {
+	BR_ACTIVE,    /* local transaction open (or about to be) */
+	BR_PREPARED,  /* PREPARE TRANSACTION done; only a decision moves it */
+	BR_COMMITTED, /* COMMIT PREPARED done, or read-only and committed */
+	BR_ABORTED,   /* rolled back, or a tombstone (R3) */
+};
+
+struct branch {
+	struct hmap_node node;
+	char gid[GID_MAX];
+	unsigned refs; /* under bs->mu */
+	pthread_mutex_t mu;
+	atomic_bool abort_requested;
+	atomic_uint_fast64_t touched_ms;
+	/* Under mu: */
+	enum branch_state state;
+	bool readonly;
+	PGconn *conn; /* BR_ACTIVE with a local transaction open */
+	uint64_t last_seq;
+	struct wire_buf last_reply; /* the reply to last_seq (R2) */
+	bool failed;		    /* a statement failed: vote NO */
+	struct pg_err fail;
+	/* The running statement's cancel handle, for R4. */
+	pthread_mutex_t cancel_mu;
+	PGcancel *cancel;
+};
+
+struct branches {
+	pthread_mutex_t mu;
+	struct hmap map;
+	struct pg_pool *work;
+	struct pg_pool *resolve;
+	struct branch_limits lim;
+};
+
+static const char *
+state_name(enum branch_state s)
+{
+	switch (s) {
+	case BR_ACTIVE:
+		return "active";
+	case BR_PREPARED:
+		return "prepared";
+	case BR_COMMITTED:
+		return "committed";
+	case BR_ABORTED:
+		return "aborted";
+	}
+	return "?";
+}
+
+int
+branches_open(struct pg_pool *work, struct pg_pool *resolve,
+	      const struct branch_limits *limits, struct branches **out)
+{
+	struct branches *bs = calloc(1, sizeof(*bs));
+
+	if (bs == NULL || hmap_init(&bs->map, 1024) != 0) {
+		free(bs);
+		return -1;
+	}
+	pthread_mutex_init(&bs->mu, NULL);
+	bs->work = work;
+	bs->resolve = resolve;
+	bs->lim = *limits;
+	*out = bs;
+	return 0;
+}
+
+static void
+branch_free(struct branches *bs, struct branch *b)
+{
+	if (b->conn != NULL)
+		pg_release(bs->work, b->conn); /* closes it: not idle */
+	if (b->cancel != NULL)
+		PQfreeCancel(b->cancel);
+	wire_buf_free(&b->last_reply);
+	pthread_mutex_destroy(&b->mu);
+	pthread_mutex_destroy(&b->cancel_mu);
+	free(b);
+}
+
+static int
+free_one(struct hmap_node *n, void *arg)
+{
+	branch_free(arg, container_of(n, struct branch, node));
+	return 0;
+}
+
+void
+branches_close(struct branches *bs)
+{
+	if (bs == NULL)
+		return;
+	hmap_foreach(&bs->map, free_one, bs);
+	hmap_destroy(&bs->map);
+	pthread_mutex_destroy(&bs->mu);
+	free(bs);
+}
+
+/* Find (or create) a branch and take a reference. NULL: none / no memory. */
+static struct branch *
+branch_get(struct branches *bs, const char *gid, bool create)
+{
+	struct hmap_node *n;
+	struct branch *b = NULL;
+
+	pthread_mutex_lock(&bs->mu);
+	if ((n = hmap_get(&bs->map, gid)) != NULL)
+		b = container_of(n, struct branch, node);
+	else if (create && (b = calloc(1, sizeof(*b))) != NULL) {
+		snprintf(b->gid, sizeof(b->gid), "%s", gid);
+		pthread_mutex_init(&b->mu, NULL);
+		pthread_mutex_init(&b->cancel_mu, NULL);
+		b->state = BR_ACTIVE;
+		atomic_store(&b->touched_ms, clock_now_ms());
+		hmap_put(&bs->map, &b->node, b->gid);
+	}
+	if (b != NULL)
+		b->refs++;
+	pthread_mutex_unlock(&bs->mu);
+	return b;
+}
+
+static void
+branch_put(struct branches *bs, struct branch *b)
+{
+	pthread_mutex_lock(&bs->mu);
+	b->refs--;
+	pthread_mutex_unlock(&bs->mu);
+}
+
+static void
+set_conn(struct branch *b, PGconn *c)
+{
+	pthread_mutex_lock(&b->cancel_mu);
+	if (b->cancel != NULL)
+		PQfreeCancel(b->cancel);
+	b->cancel = c != NULL ? PQgetCancel(c) : NULL;
+	b->conn = c;
+	pthread_mutex_unlock(&b->cancel_mu);
+}
+
+/* End the local transaction of an ACTIVE branch and give back its conn. */
+static void
+close_local(struct branches *bs, struct branch *b, const char *how)
+{
+	struct pg_err e;
+
+	if (b->conn == NULL)
+		return;
+	if (pg_command(b->conn, how, &e) != 0)
+		xlog_warn("gid=%s %s failed: %s %s", b->gid, how, e.sqlstate,
+			  e.message);
+	pg_release(bs->work, b->conn);
+	set_conn(b, NULL);
+}
+
+/* Run "COMMIT PREPARED" or "ROLLBACK PREPARED" on a resolve connection. */
+static int
+finish_prepared(struct branches *bs, const char *gid, bool commit,
+		struct pg_err *e)
+{
+	char sql[GID_MAX + 32];
+	PGconn *c;
+	int rc;
+
+	assert(gid_parse(gid, NULL)); /* so quoting it is safe */
+	if ((c = pg_acquire(bs->resolve, bs->lim.acquire_wait_ms, e)) == NULL)
+		return -1;
+	snprintf(sql, sizeof(sql), "%s PREPARED '%s'",
+		 commit ? "COMMIT" : "ROLLBACK", gid);
+	rc = pg_command(c, sql, e);
+	pg_release(bs->resolve, c);
+	if (rc != 0 && strcmp(e->sqlstate, "42704") == 0)
+		return 0; /* R2: finished already */
+	return rc;
+}
+
+/* Roll back whatever the branch holds. Called with b->mu held. */
+static void
+abort_locked(struct branches *bs, struct branch *b)
+{
+	struct pg_err e;
+
+	switch (b->state) {
+	case BR_ACTIVE:
+		if (b->conn != NULL)
+			close_local(bs, b, "ROLLBACK");
+		else if (b->last_seq == 0 &&
+			 finish_prepared(bs, b->gid, false, &e) != 0)
+			/* Unknown here but maybe prepared in a past life:
+			 * the sweeper will find it if this failed. */
+			xlog_warn("gid=%s ROLLBACK PREPARED failed: %s %s",
+				  b->gid, e.sqlstate, e.message);
+		b->state = BR_ABORTED;
+		break;
+	case BR_PREPARED:
+		if (finish_prepared(bs, b->gid, false, &e) != 0) {
+			xlog_warn("gid=%s ROLLBACK PREPARED failed: %s %s; the "
+				  "sweeper will retry",
+				  b->gid, e.sqlstate, e.message);
+			return;
+		}
+		b->state = BR_ABORTED;
+		break;
+	case BR_COMMITTED:
+		if (!b->readonly)
+			xlog_error("gid=%s ROLLBACK for a committed branch "
+				   "refused",
+				   b->gid);
+		break;
+	case BR_ABORTED:
+		break;
+	}
+}
+
+static void
+branch_lock(struct branch *b)
+{
+	pthread_mutex_lock(&b->mu);
+}
+
+/* Unlock; then honour a ROLLBACK that came while we held the lock (R4). */
+static void
+branch_unlock(struct branches *bs, struct branch *b)
+{
+	atomic_store(&b->touched_ms, clock_now_ms());
+	pthread_mutex_unlock(&b->mu);
+	if (atomic_load(&b->abort_requested) &&
+	    pthread_mutex_trylock(&b->mu) == 0) {
+		abort_locked(bs, b);
+		pthread_mutex_unlock(&b->mu);
+	}
+}
+
+/* ---- replies ---- */
+
+static void
+reply_sql_error(struct wire_buf *r, const struct pg_err *e)
+{
+	wire_buf_init(r, WIRE_RESULT);
+	wire_put_str(r, WIRE_T_SQLSTATE, e->sqlstate);
+	wire_put_str(r, WIRE_T_TEXT, e->message);
+}
+
+static void
+reply_vote(struct wire_buf *r, const char *gid, enum wire_vote v,
+	   const struct pg_err *e)
+{
+	wire_buf_init(r, WIRE_VOTE);
+	wire_put_str(r, WIRE_T_GID, gid);
+	wire_put_u32(r, WIRE_T_CODE, (uint32_t)v);
+	if (v == WIRE_VOTE_NO && e != NULL) {
+		wire_put_str(r, WIRE_T_SQLSTATE, e->sqlstate);
+		wire_put_str(r, WIRE_T_TEXT, e->message);
+	}
+}
+
+static void
+reply_ack(struct wire_buf *r, const char *gid)
+{
+	wire_buf_init(r, WIRE_ACK);
+	wire_put_str(r, WIRE_T_GID, gid);
+}
+
+static void __attribute__((format(printf, 3, 4)))
+reply_error(struct wire_buf *r, enum wire_error code, const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	wire_buf_init(r, WIRE_ERROR);
+	wire_put_u32(r, WIRE_T_CODE, (uint32_t)code);
+	wire_put_str(r, WIRE_T_TEXT, text);
+}
+
+/* Encode a statement's result; false if it exceeds the limit. */
+static bool
+encode_result(struct wire_buf *r, PGresult *res, uint64_t limit)
+{
+	int ncols = PQnfields(res), nrows = PQntuples(res);
+	const char *affected = PQcmdTuples(res);
+
+	wire_buf_init(r, WIRE_RESULT);
+	for (int c = 0; c < ncols; c++)
+		wire_put_str(r, WIRE_T_COLUMN, PQfname(res, c));
+	for (int row = 0; row < nrows; row++) {
+		for (int c = 0; c < ncols; c++) {
+			if (PQgetisnull(res, row, c))
+				wire_put_null(r);
+			else
+				wire_put_str(r, WIRE_T_CELL,
+					     PQgetvalue(res, row, c));
+		}
+		if (r->len > limit || r->failed)
+			return false;
+	}
+	if (affected != NULL && affected[0] != '\0')
+		wire_put_u64(r, WIRE_T_AFFECTED, strtoull(affected, NULL, 10));
+	return !r->failed;
+}
+
+/* Open the local transaction on a work connection. */
+static int
+open_local(struct branches *bs, struct branch *b, struct pg_err *e)
+{
+	PGconn *c;
+
+	if (b->conn != NULL)
+		return 0;
+	if ((c = pg_acquire(bs->work, bs->lim.acquire_wait_ms, e)) == NULL)
+		return -1;
+	if (pg_command(c, "BEGIN", e) != 0) {
+		pg_release(bs->work, c);
+		return -1;
+	}
+	set_conn(b, c);
+	return 0;
+}
+
+/* Mark the branch as failed: it can only vote NO from now on (R1). */
+static void
+fail_branch(struct branch *b, const struct pg_err *e)
+{
+	if (!b->failed) {
+		b->failed = true;
+		b->fail = *e;
+	}
+}
+
+/* Run one client statement in the branch. */
+static void
+run_statement(struct branches *bs, struct branch *b, const char *sql,
+	      struct wire_buf *reply)
+{
+	struct pg_err e;
+	PGresult *res;
+
+	if (pg_is_txn_control(sql)) {
+		pg_err_set(&e, "0A000",
+			   "transaction control is not allowed in a branch: "
+			   "the coordinator commits and rolls back");
+		reply_sql_error(reply, &e);
+		return;
+	}
+	if (open_local(bs, b, &e) != 0) {
+		fail_branch(b, &e);
+		reply_sql_error(reply, &e);
+		return;
+	}
+	if ((res = pg_statement(b->conn, sql, &e)) == NULL) {
+		fail_branch(b, &e);
+		reply_sql_error(reply, &e);
+		return;
+	}
+	if (!encode_result(reply, res, bs->lim.max_result_bytes)) {
+		wire_buf_free(reply);
+		pg_err_set(&e, "54000",
+			   "result larger than %llu bytes; select fewer rows",
+			   (unsigned long long)bs->lim.max_result_bytes);
+		/* It ran, but the client is told it failed: never commit it. */
+		fail_branch(b, &e);
+		reply_sql_error(reply, &e);
+	}
+	PQclear(res);
+}
+
+static void
+cache_reply(struct branch *b, uint64_t seq, const struct wire_buf *reply)
+{
+	wire_buf_free(&b->last_reply);
+	b->last_seq = seq;
+	if (reply->failed)
+		return;
+	b->last_reply.data = malloc(reply->len);
+	if (b->last_reply.data != NULL) {
+		memcpy(b->last_reply.data, reply->data, reply->len);
+		b->last_reply.len = b->last_reply.cap = reply->len;
+	}
+}
+
+static void
+copy_reply(struct wire_buf *dst, const struct wire_buf *src)
+{
+	dst->data = malloc(src->len);
+	dst->len = dst->cap = dst->data != NULL ? src->len : 0;
+	dst->failed = dst->data == NULL;
+	if (dst->data != NULL)
+		memcpy(dst->data, src->data, src->len);
+}
+
+void
+branch_exec(struct branches *bs, const struct wire_msg *m,
+	    struct wire_buf *reply)
+{
+	struct branch *b = branch_get(bs, m->gid, true);
+
+	if (b == NULL) {
+		reply_error(reply, WIRE_E_INTERNAL, "out of memory");
+		return;
+	}
+	branch_lock(b);
+	if (b->state != BR_ACTIVE)
+		reply_error(reply, WIRE_E_NOT_ACTIVE, "branch %s is %s",
+			    b->gid, state_name(b->state));
+	else if (m->seq == b->last_seq && b->last_reply.data != NULL)
+		copy_reply(reply, &b->last_reply); /* R2: a resend */
+	else if (m->seq != b->last_seq + 1) {
+		if (b->last_seq == 0) {
+			/* Earlier statements ran in a life of this process
+			 * that ended, and died with its connection. */
+			b->state = BR_ABORTED;
+			reply_error(reply, WIRE_E_NOT_ACTIVE,
+				    "branch %s lost its earlier statements "
+				    "(participant restarted)",
+				    b->gid);
+		} else
+			reply_error(reply, WIRE_E_BAD_REQUEST,
+				    "branch %s: statement out of order",
+				    b->gid);
+	} else {
+		run_statement(bs, b, wire_first(m, WIRE_T_SQL), reply);
+		cache_reply(b, m->seq, reply);
+	}
+	branch_unlock(bs, b);
+	branch_put(bs, b);
+}
+
+/* Does PostgreSQL hold this gid prepared? -1 if it cannot tell. */
+static int
+is_prepared(struct branches *bs, const char *gid, struct pg_err *e)
+{
+	const char *params[1] = {gid};
+	PGconn *c;
+	PGresult *r;
+	int found;
+
+	if ((c = pg_acquire(bs->resolve, bs->lim.acquire_wait_ms, e)) == NULL)
+		return -1;
+	r = PQexecParams(c,
+			 "SELECT 1 FROM pg_prepared_xacts WHERE gid = $1 AND "
+			 "database = current_database()",
+			 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		pg_err_set(e, "08006", "%s", PQerrorMessage(c));
+		found = -1;
+	} else
+		found = PQntuples(r) > 0;
+	PQclear(r);
+	pg_release(bs->resolve, c);
+	return found;
+}
+
+/* PREPARE of an ACTIVE branch: statements, read-only test, PREPARE. */
+static enum wire_vote
+prepare_active(struct branches *bs, struct branch *b, const struct wire_msg *m,
+	       struct pg_err *e)
+{
+	char sql[GID_MAX + 32];
+	PGresult *r;
+	bool readonly;
+
+	for (uint32_t i = 0; i < m->nitems && !b->failed; i++) {
+		struct wire_buf scratch;
+
+		if (pg_is_txn_control(m->items[i].str)) {
+			pg_err_set(e, "0A000",
+				   "transaction control is not allowed in a "
+				   "branch");
+			fail_branch(b, e);
+			break;
+		}
+		run_statement(bs, b, m->items[i].str, &scratch);
+		wire_buf_free(&scratch);
+	}
+	if (atomic_load(&b->abort_requested)) {
+		pg_err_set(e, "40P01", "rolled back by the coordinator");
+		fail_branch(b, e);
+	}
+	if (!b->failed && open_local(bs, b, e) != 0)
+		fail_branch(b, e);
+	if (b->failed) {
+		*e = b->fail;
+		close_local(bs, b, "ROLLBACK");
+		b->state = BR_ABORTED;
+		return WIRE_VOTE_NO;
+	}
+	/* Wrote nothing: commit now and leave phase 2 (read-only vote). */
+	r = PQexec(b->conn, "SELECT pg_current_xact_id_if_assigned() IS NULL");
+	readonly = PQresultStatus(r) == PGRES_TUPLES_OK &&
+		   PQgetvalue(r, 0, 0)[0] == 't';
+	PQclear(r);
+	if (readonly) {
+		close_local(bs, b, "COMMIT");
+		b->state = BR_COMMITTED;
+		b->readonly = true;
+		return WIRE_VOTE_READONLY;
+	}
+	if (FAILPOINT("participant.before_prepare") == FP_ERROR) {
+		pg_err_set(e, "XX000", "failpoint participant.before_prepare");
+		close_local(bs, b, "ROLLBACK");
+		b->state = BR_ABORTED;
+		return WIRE_VOTE_NO;
+	}
+	snprintf(sql, sizeof(sql), "PREPARE TRANSACTION '%s'", b->gid);
+	if (pg_command(b->conn, sql, e) != 0) {
+		/* PostgreSQL rolled the transaction back. */
+		close_local(bs, b, "ROLLBACK");
+		b->state = BR_ABORTED;
+		return WIRE_VOTE_NO;
+	}
+	pg_release(bs->work, b->conn);
+	set_conn(b, NULL);
+	b->state = BR_PREPARED;
+	FAILPOINT("participant.after_prepare");
+	return WIRE_VOTE_YES;
+}
+
+void
+branch_prepare(struct branches *bs, const struct wire_msg *m,
+	       struct wire_buf *reply)
+{
+	struct branch *b = branch_get(bs, m->gid, true);
+	enum wire_vote v = WIRE_VOTE_NO;
+	struct pg_err e;
+	int found;
+
+	if (b == NULL) {
+		pg_err_set(&e, "53200", "out of memory");
+		reply_vote(reply, m->gid, WIRE_VOTE_NO, &e);
+		return;
+	}
+	pg_err_set(&e, "40P01", "branch %s was rolled back", m->gid);
+	branch_lock(b);
+	switch (b->state) {
+	case BR_PREPARED:
+		v = WIRE_VOTE_YES;
+		break;
+	case BR_COMMITTED:
+		v = b->readonly ? WIRE_VOTE_READONLY : WIRE_VOTE_YES;
+		break;
+	case BR_ABORTED:
+		if (b->failed)
+			e = b->fail;
+		break;
+	case BR_ACTIVE:
+		if (b->conn == NULL && b->last_seq == 0 && m->nitems == 0) {
+			/* Nothing ran here in this life: maybe it was
+			 * prepared before a restart. */
+			found = is_prepared(bs, b->gid, &e);
+			if (found == 1) {
+				b->state = BR_PREPARED;
+				v = WIRE_VOTE_YES;
+				break;
+			}
+			if (found == 0) {
+				pg_err_set(&e, "40P01",
+					   "branch %s is unknown here "
+					   "(participant restarted?)",
+					   b->gid);
+				b->state = BR_ABORTED;
+			}
+			break;
+		}
+		v = prepare_active(bs, b, m, &e);
+		break;
+	}
+	xlog_debug("gid=%s vote %s", b->gid,
+		   v == WIRE_VOTE_YES	       ? "YES"
+		   : v == WIRE_VOTE_READONLY ? "READ-ONLY"
+					     : "NO");
+	reply_vote(reply, b->gid, v, &e);
+	branch_unlock(bs, b);
+	branch_put(bs, b);
+}
+
+void
+branch_commit(struct branches *bs, const char *gid, struct wire_buf *reply)
+{
+	struct branch *b = branch_get(bs, gid, false);
+	struct pg_err e;
+
+	if (b != NULL)
+		branch_lock(b);
+	if (b != NULL && b->state == BR_COMMITTED) {
+		reply_ack(reply, gid);
+	} else if (b != NULL &&
+		   (b->state == BR_ACTIVE || b->state == BR_ABORTED)) {
+		/* The coordinator commits only after a YES: this is a bug
+		 * somewhere, and committing could break atomicity. */
+		xlog_error("gid=%s COMMIT for a branch that is %s: refused",
+			   gid, state_name(b->state));
+		reply_error(reply, WIRE_E_BAD_REQUEST,
+			    "branch %s is %s: cannot commit", gid,
+			    state_name(b->state));
+	} else {
+		FAILPOINT("participant.before_commit");
+		if (finish_prepared(bs, gid, true, &e) != 0) {
+			xlog_warn("gid=%s COMMIT PREPARED failed: %s %s", gid,
+				  e.sqlstate, e.message);
+			reply_error(reply, WIRE_E_UNAVAILABLE,
+				    "COMMIT PREPARED failed: %s %s",
+				    e.sqlstate, e.message);
+		} else {
+			if (b != NULL)
+				b->state = BR_COMMITTED;
+			FAILPOINT("participant.after_commit");
+			reply_ack(reply, gid);
+		}
+	}
+	if (b != NULL) {
+		branch_unlock(bs, b);
+		branch_put(bs, b);
+	}
+}
+
+void
+branch_rollback(struct branches *bs, const char *gid, struct wire_buf *reply)
+{
+	struct branch *b = branch_get(bs, gid, true);
+
+	if (b == NULL) {
+		reply_error(reply, WIRE_E_INTERNAL, "out of memory");
+		return;
+	}
+	atomic_store(&b->abort_requested, true);
+	if (pthread_mutex_trylock(&b->mu) == 0) {
+		abort_locked(bs, b);
+		pthread_mutex_unlock(&b->mu);
+	} else {
+		/* R4: a worker holds it; stop its statement, it rolls back
+		 * when it lets go. */
+		char errbuf[256];
+
+		pthread_mutex_lock(&b->cancel_mu);
+		if (b->cancel != NULL)
+			PQcancel(b->cancel, errbuf, sizeof(errbuf));
+		pthread_mutex_unlock(&b->cancel_mu);
+		/* The holder may have let go before it could see the flag. */
+		if (pthread_mutex_trylock(&b->mu) == 0) {
+			abort_locked(bs, b);
+			pthread_mutex_unlock(&b->mu);
+		}
+	}
+	reply_ack(reply, gid);
+	branch_put(bs, b);
+}
+
+bool
+branch_is_live(struct branches *bs, const char *gid)
+{
+	struct hmap_node *n;
+	struct branch *b;
+	bool live = false;
+
+	pthread_mutex_lock(&bs->mu);
+	if ((n = hmap_get(&bs->map, gid)) != NULL) {
+		b = container_of(n, struct branch, node);
+		/* Someone holds or works on it: it is live. */
+		if (b->refs > 0 || pthread_mutex_trylock(&b->mu) != 0)
+			live = true;
+		else {
+			live = b->state == BR_ACTIVE;
+			pthread_mutex_unlock(&b->mu);
+		}
+	}
+	pthread_mutex_unlock(&bs->mu);
+	return live;
+}
+
+int
+branch_resolve(struct branches *bs, const char *gid, bool commit)
+{
+	struct branch *b = branch_get(bs, gid, false);
+	struct pg_err e;
+	int rc = 0;
+
+	if (b != NULL)
+		branch_lock(b);
+	if (b != NULL && !commit) {
+		abort_locked(bs, b);
+		rc = b->state == BR_ABORTED ? 0 : -1;
+	} else if (finish_prepared(bs, gid, commit, &e) != 0) {
+		xlog_warn("gid=%s %s PREPARED failed: %s %s", gid,
+			  commit ? "COMMIT" : "ROLLBACK", e.sqlstate,
+			  e.message);
+		rc = -1;
+	} else if (b != NULL)
+		b->state = BR_COMMITTED;
+	if (b != NULL) {
+		branch_unlock(bs, b);
+		branch_put(bs, b);
+	}
+	return rc;
+}
+
+struct reap {
+	struct branches *bs;
+	uint64_t now;
+	struct branch *idle[64]; /* open branches to roll back, with a ref */
+	size_t nidle;
+};
+
+static int
+reap_one(struct hmap_node *n, void *arg)
+{
+	struct branch *b = container_of(n, struct branch, node);
+	struct reap *r = arg;
+	uint64_t touched = atomic_load(&b->touched_ms);
+
+	if (b->refs > 0 || pthread_mutex_trylock(&b->mu) != 0)
+		return 0;
+	if (b->state == BR_ACTIVE) {
+		if (r->now >= touched + r->bs->lim.idle_timeout_ms &&
+		    r->nidle < sizeof(r->idle) / sizeof(r->idle[0])) {
+			b->refs++;
+			r->idle[r->nidle++] = b;
+		}
+		pthread_mutex_unlock(&b->mu);
+		return 0;
+	}
+	pthread_mutex_unlock(&b->mu);
+	/* Finished or prepared (PostgreSQL remembers those): forget it. */
+	if (r->now >= touched + r->bs->lim.tombstone_ms) {
+		hmap_remove(&r->bs->map, b->gid);
+		branch_free(r->bs, b);
+	}
+	return 0;
+}
+
+void
+branch_reap(struct branches *bs, uint64_t now_ms)
+{
+	struct reap r = {.bs = bs, .now = now_ms};
+
+	pthread_mutex_lock(&bs->mu);
+	hmap_foreach(&bs->map, reap_one, &r);
+	pthread_mutex_unlock(&bs->mu);
+	/* R1: not prepared yet, so this branch may abort on its own. */
+	for (size_t i = 0; i < r.nidle; i++) {
+		struct branch *b = r.idle[i];
+
+		branch_lock(b);
+		if (b->state == BR_ACTIVE) {
+			xlog_info("gid=%s rolled back: idle for %ums", b->gid,
+				  bs->lim.idle_timeout_ms);
+			close_local(bs, b, "ROLLBACK");
+			b->state = BR_ABORTED;
+		}
+		branch_unlock(bs, b);
+		branch_put(bs, b);
+	}
+}

@@ -1,0 +1,58 @@
+/*
+ * branch: the participant's transaction branches and the handlers of the
+ * coordinator's requests (EXEC, PREPARE, COMMIT, ROLLBACK), each idempotent
+ * per (gid, phase). See branch.c for the states and rules.
+ *
+ * Handlers block on PostgreSQL: call them from worker threads only, never
+ * from an NNG callback.
+ */
+#ifndef XACT_BRANCH_H
+#define XACT_BRANCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pg.h"
+#include "wire.h"
+
+struct branches;
+
+struct branch_limits {
+	uint32_t acquire_wait_ms; /* wait for a free connection */
+	uint32_t idle_timeout_ms; /* an open branch with no request: rolled back */
+	uint32_t tombstone_ms;	  /* finished branches remembered this long */
+	uint64_t max_result_bytes; /* a larger result is refused */
+};
+
+/*
+ * work: connections for open branches; resolve: connections for COMMIT /
+ * ROLLBACK PREPARED and the sweeper, kept apart so that a resolution never
+ * waits behind branches that wait for its locks.
+ */
+int branches_open(struct pg_pool *work, struct pg_pool *resolve,
+		  const struct branch_limits *limits, struct branches **out);
+void branches_close(struct branches *bs);
+
+/* Handle one request; the reply is encoded into reply (initialised here). */
+void branch_exec(struct branches *bs, const struct wire_msg *m,
+		 struct wire_buf *reply);
+void branch_prepare(struct branches *bs, const struct wire_msg *m,
+		    struct wire_buf *reply);
+void branch_commit(struct branches *bs, const char *gid,
+		   struct wire_buf *reply);
+void branch_rollback(struct branches *bs, const char *gid,
+		     struct wire_buf *reply);
+
+/* True when the gid is open or being handled here right now. */
+bool branch_is_live(struct branches *bs, const char *gid);
+
+/*
+ * Resolve a prepared branch found by the sweeper: COMMIT PREPARED or
+ * ROLLBACK PREPARED. Returns 0, or -1 (logged) to try again later.
+ */
+int branch_resolve(struct branches *bs, const char *gid, bool commit);
+
+/* Roll back open branches idle too long and forget old finished ones. */
+void branch_reap(struct branches *bs, uint64_t now_ms);
+
+#endif

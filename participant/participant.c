@@ -1,0 +1,425 @@
+/*
+ * The participant's socket and workers.
+ *
+ * A fixed pool of REP contexts receives requests. The NNG callback only
+ * decodes a request and queues it; worker threads do the database work and
+ * send the reply. Two queues, each with its own workers and connections:
+ *
+ *   work     EXEC and PREPARE: may wait on locks for as long as a
+ *            statement runs;
+ *   resolve  COMMIT and ROLLBACK: short, and they release the locks the
+ *            work queue may be waiting for, so they must never queue
+ *            behind it.
+ */
+#include "participant.h"
+
+#include <nng/nng.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "branch.h"
+#include "failpoint.h"
+#include "gid.h"
+#include "log.h"
+#include "net.h"
+#include "pg.h"
+#include "sweeper.h"
+
+#define MAX_RESULT_BYTES (8u << 20)
+
+enum pctx_state {
+	PC_RECV,
+	PC_WORK,
+	PC_SEND,
+};
+
+struct pctx {
+	struct participant *p;
+	nng_ctx ctx;
+	nng_aio *aio;
+	enum pctx_state state;
+	nng_msg *req;
+	struct wire_msg m;
+	struct pctx *next; /* in a job queue */
+};
+
+struct queue {
+	struct participant *p;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct pctx *head, *tail;
+	bool closed;
+	pthread_t *threads;
+	size_t nthreads;
+};
+
+struct participant {
+	const struct part_config *cfg;
+	struct pg_pool *work_pool;
+	struct pg_pool *resolve_pool;
+	struct branches *branches;
+	struct sweeper *sweeper;
+	nng_socket rep;
+	bool rep_open;
+	struct pctx *ctxs;
+	size_t nctxs;
+	struct queue work;
+	struct queue resolve;
+	atomic_uint_fast64_t bad_requests;
+};
+
+static void
+pctx_recv(struct pctx *pc)
+{
+	pc->state = PC_RECV;
+	nng_ctx_recv(pc->ctx, pc->aio);
+}
+
+static void
+pctx_send(struct pctx *pc, const struct wire_buf *b)
+{
+	nng_msg *msg;
+
+	if (net_msg_from_buf(b, &msg) != 0) {
+		xlog_error("out of memory for a reply; request dropped");
+		pctx_recv(pc);
+		return;
+	}
+	pc->state = PC_SEND;
+	nng_aio_set_msg(pc->aio, msg);
+	nng_ctx_send(pc->ctx, pc->aio);
+}
+
+static void
+queue_push(struct queue *q, struct pctx *pc)
+{
+	pc->next = NULL;
+	pthread_mutex_lock(&q->mu);
+	if (q->tail != NULL)
+		q->tail->next = pc;
+	else
+		q->head = pc;
+	q->tail = pc;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+static struct pctx *
+queue_pop(struct queue *q)
+{
+	struct pctx *pc;
+
+	pthread_mutex_lock(&q->mu);
+	while (q->head == NULL && !q->closed)
+		pthread_cond_wait(&q->cv, &q->mu);
+	if ((pc = q->head) != NULL) {
+		q->head = pc->next;
+		if (q->head == NULL)
+			q->tail = NULL;
+	}
+	pthread_mutex_unlock(&q->mu);
+	return pc;
+}
+
+static const char *
+recv_failpoint(enum wire_type t)
+{
+	switch (t) {
+	case WIRE_BR_EXEC:
+		return "participant.recv_exec";
+	case WIRE_BR_PREPARE:
+		return "participant.recv_prepare";
+	case WIRE_BR_COMMIT:
+		return "participant.recv_commit";
+	case WIRE_BR_ROLLBACK:
+		return "participant.recv_rollback";
+	case WIRE_BEGIN:
+	case WIRE_EXEC:
+	case WIRE_COMMIT:
+	case WIRE_ROLLBACK:
+	case WIRE_SUBMIT:
+	case WIRE_STATUS:
+	case WIRE_INQUIRE:
+	case WIRE_BEGUN:
+	case WIRE_RESULT:
+	case WIRE_OUTCOME:
+	case WIRE_VOTE:
+	case WIRE_ACK:
+	case WIRE_ERROR:
+		break;
+	}
+	return "participant.recv_other";
+}
+
+static void
+handle(struct participant *p, const struct wire_msg *m, struct wire_buf *r)
+{
+	switch (m->type) {
+	case WIRE_BR_EXEC:
+		branch_exec(p->branches, m, r);
+		break;
+	case WIRE_BR_PREPARE:
+		branch_prepare(p->branches, m, r);
+		break;
+	case WIRE_BR_COMMIT:
+		branch_commit(p->branches, m->gid, r);
+		break;
+	case WIRE_BR_ROLLBACK:
+		branch_rollback(p->branches, m->gid, r);
+		break;
+	case WIRE_BEGIN:
+	case WIRE_EXEC:
+	case WIRE_COMMIT:
+	case WIRE_ROLLBACK:
+	case WIRE_SUBMIT:
+	case WIRE_STATUS:
+	case WIRE_INQUIRE:
+	case WIRE_BEGUN:
+	case WIRE_RESULT:
+	case WIRE_OUTCOME:
+	case WIRE_VOTE:
+	case WIRE_ACK:
+	case WIRE_ERROR:
+		net_error_buf(r, WIRE_E_BAD_REQUEST,
+			      "not a request to a participant");
+		break;
+	}
+}
+
+static void
+work_one(struct participant *p, struct pctx *pc)
+{
+	struct wire_buf reply;
+	enum fp_action fa = FAILPOINT(recv_failpoint(pc->m.type));
+
+	if (fa == FP_DROP) {
+		reply.data = NULL;
+	} else {
+		if (fa == FP_DUP) {
+			/* As if NNG had delivered the request twice. */
+			handle(p, &pc->m, &reply);
+			wire_buf_free(&reply);
+		}
+		handle(p, &pc->m, &reply);
+	}
+	wire_msg_free(&pc->m);
+	nng_msg_free(pc->req);
+	pc->req = NULL;
+	if (fa == FP_DROP) {
+		pctx_recv(pc); /* REP forgets the request: no reply */
+		return;
+	}
+	pctx_send(pc, &reply);
+	wire_buf_free(&reply);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct queue *q = arg;
+	struct pctx *pc;
+
+	while ((pc = queue_pop(q)) != NULL)
+		work_one(q->p, pc);
+	return NULL;
+}
+
+/* On an NNG thread: decode and queue, nothing that blocks. */
+static void
+dispatch(struct pctx *pc)
+{
+	struct participant *p = pc->p;
+	char err[200];
+	struct wire_buf b;
+
+	if (net_decode(pc->req, &pc->m, err, sizeof(err)) != 0 ||
+	    (pc->m.gid != NULL && !gid_parse(pc->m.gid, NULL))) {
+		if (pc->m.gid != NULL) {
+			snprintf(err, sizeof(err), "not a gid: \"%.64s\"",
+				 pc->m.gid);
+			wire_msg_free(&pc->m);
+		}
+		atomic_fetch_add(&p->bad_requests, 1);
+		xlog_warn("bad request dropped: %s", err);
+		nng_msg_free(pc->req);
+		pc->req = NULL;
+		net_error_buf(&b, WIRE_E_BAD_REQUEST, err);
+		pctx_send(pc, &b);
+		wire_buf_free(&b);
+		return;
+	}
+	if (pc->m.type == WIRE_BR_COMMIT || pc->m.type == WIRE_BR_ROLLBACK)
+		queue_push(&p->resolve, pc);
+	else
+		queue_push(&p->work, pc);
+}
+
+static void
+pctx_cb(void *arg)
+{
+	struct pctx *pc = arg;
+	int rv = nng_aio_result(pc->aio);
+
+	switch (pc->state) {
+	case PC_RECV:
+		if (rv != 0) {
+			if (rv != NNG_ECLOSED)
+				pctx_recv(pc);
+			return;
+		}
+		pc->req = nng_aio_get_msg(pc->aio);
+		pc->state = PC_WORK;
+		dispatch(pc);
+		break;
+	case PC_SEND:
+		if (rv != 0) {
+			nng_msg_free(nng_aio_get_msg(pc->aio));
+			if (rv == NNG_ECLOSED)
+				return;
+		}
+		pctx_recv(pc);
+		break;
+	case PC_WORK:
+		break;
+	}
+}
+
+static int
+queue_start(struct queue *q, struct participant *p, size_t nthreads)
+{
+	q->p = p;
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->cv, NULL);
+	if ((q->threads = calloc(nthreads, sizeof(*q->threads))) == NULL)
+		return -1;
+	for (; q->nthreads < nthreads; q->nthreads++)
+		if (pthread_create(&q->threads[q->nthreads], NULL, worker_main,
+				   q) != 0)
+			return -1;
+	return 0;
+}
+
+static void
+queue_stop(struct queue *q)
+{
+	if (q->p == NULL)
+		return;
+	pthread_mutex_lock(&q->mu);
+	q->closed = true;
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+	for (size_t i = 0; i < q->nthreads; i++)
+		pthread_join(q->threads[i], NULL);
+	/* Requests still queued die unanswered; the coordinator resends. */
+	for (struct pctx *pc = q->head; pc != NULL; pc = pc->next) {
+		wire_msg_free(&pc->m);
+		nng_msg_free(pc->req);
+	}
+	free(q->threads);
+	pthread_mutex_destroy(&q->mu);
+	pthread_cond_destroy(&q->cv);
+}
+
+static int
+open_contexts(struct participant *p, char *err, size_t errlen)
+{
+	int rv;
+
+	p->nctxs = p->cfg->contexts;
+	if ((p->ctxs = calloc(p->nctxs, sizeof(*p->ctxs))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < p->nctxs; i++) {
+		struct pctx *pc = &p->ctxs[i];
+
+		pc->p = p;
+		if ((rv = nng_aio_alloc(&pc->aio, pctx_cb, pc)) != 0 ||
+		    (rv = nng_ctx_open(&pc->ctx, p->rep)) != 0) {
+			snprintf(err, errlen, "contexts: %s", nng_strerror(rv));
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < p->nctxs; i++)
+		pctx_recv(&p->ctxs[i]);
+	return 0;
+}
+
+int
+participant_start(const struct part_config *cfg, struct participant **out,
+		  char *err, size_t errlen)
+{
+	struct participant *p = calloc(1, sizeof(*p));
+	size_t nresolve = cfg->pool_size / 2 > 2 ? cfg->pool_size / 2 : 2;
+	struct branch_limits lim = {
+	    .acquire_wait_ms = 5000,
+	    .idle_timeout_ms = cfg->idle_timeout_ms,
+	    .tombstone_ms = 10 * 60 * 1000,
+	    .max_result_bytes = MAX_RESULT_BYTES,
+	};
+
+	if (p == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	p->cfg = cfg;
+	if (pg_pool_open(cfg->database, cfg->pool_size,
+			 cfg->statement_timeout_ms, &p->work_pool, err,
+			 errlen) != 0 ||
+	    pg_pool_open(cfg->database, nresolve, cfg->statement_timeout_ms,
+			 &p->resolve_pool, err, errlen) != 0)
+		goto fail;
+	if (branches_open(p->work_pool, p->resolve_pool, &lim,
+			  &p->branches) != 0) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	/* Open branches may hold every work connection while idle: more
+	 * workers than connections keep their next statements flowing. */
+	if (queue_start(&p->work, p, 2 * (size_t)cfg->pool_size) != 0 ||
+	    queue_start(&p->resolve, p, nresolve) != 0) {
+		snprintf(err, errlen, "cannot start worker threads");
+		goto fail;
+	}
+	if (net_listen_rep(cfg->listen, &p->rep, err, errlen) != 0)
+		goto fail;
+	p->rep_open = true;
+	if (open_contexts(p, err, errlen) != 0)
+		goto fail;
+	if (sweeper_start(cfg, p->branches, p->resolve_pool, &p->sweeper, err,
+			  errlen) != 0)
+		goto fail;
+	xlog_info("%s listening on %s (pool %u + %zu)", cfg->name, cfg->listen,
+		  cfg->pool_size, nresolve);
+	*out = p;
+	return 0;
+fail:
+	participant_stop(p);
+	return -1;
+}
+
+void
+participant_stop(struct participant *p)
+{
+	sweeper_stop(p->sweeper);
+	if (p->rep_open)
+		nng_close(p->rep);
+	queue_stop(&p->work);
+	queue_stop(&p->resolve);
+	for (size_t i = 0; i < p->nctxs; i++) {
+		if (p->ctxs[i].aio != NULL) {
+			nng_aio_stop(p->ctxs[i].aio);
+			nng_aio_free(p->ctxs[i].aio);
+		}
+	}
+	branches_close(p->branches);
+	pg_pool_close(p->work_pool);
+	pg_pool_close(p->resolve_pool);
+	xlog_info("stopped (%llu bad requests)",
+		  (unsigned long long)atomic_load(&p->bad_requests));
+	free(p->ctxs);
+	free(p);
+}

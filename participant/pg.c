@@ -1,0 +1,310 @@
+#include "pg.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "log.h"
+
+struct pg_pool {
+	char *conninfo;
+	uint32_t statement_timeout_ms;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	PGconn **idle; /* connected and idle */
+	size_t nidle;
+	size_t size;  /* most connections at once */
+	size_t inuse; /* handed out */
+};
+
+void
+pg_err_set(struct pg_err *e, const char *sqlstate, const char *fmt, ...)
+{
+	va_list ap;
+
+	snprintf(e->sqlstate, sizeof(e->sqlstate), "%s", sqlstate);
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof(e->message), fmt, ap);
+	va_end(ap);
+}
+
+/* libpq ends messages with a newline; a log line should not. */
+static void
+set_from_conn(struct pg_err *e, PGconn *c, const char *sqlstate)
+{
+	size_t n;
+
+	pg_err_set(e, sqlstate, "%s", PQerrorMessage(c));
+	n = strlen(e->message);
+	while (n > 0 && (e->message[n - 1] == '\n' || e->message[n - 1] == ' '))
+		e->message[--n] = '\0';
+}
+
+static void
+set_from_result(struct pg_err *e, PGconn *c, PGresult *r)
+{
+	const char *st = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE)
+				   : NULL;
+	const char *msg = r != NULL ? PQresultErrorField(
+					  r, PG_DIAG_MESSAGE_PRIMARY)
+				    : NULL;
+
+	if (PQstatus(c) != CONNECTION_OK)
+		st = "08006"; /* the connection itself is gone */
+	if (msg != NULL)
+		pg_err_set(e, st != NULL ? st : "XX000", "%s", msg);
+	else
+		set_from_conn(e, c, st != NULL ? st : "08006");
+}
+
+int
+pg_pool_open(const char *conninfo, size_t size, uint32_t statement_timeout_ms,
+	     struct pg_pool **out, char *err, size_t errlen)
+{
+	PQconninfoOption *opts;
+	struct pg_pool *p;
+	char *why = NULL;
+
+	if ((opts = PQconninfoParse(conninfo, &why)) == NULL) {
+		snprintf(err, errlen, "database: %s",
+			 why != NULL ? why : "out of memory");
+		if (why != NULL) {
+			size_t n = strlen(err);
+			if (n > 0 && err[n - 1] == '\n')
+				err[n - 1] = '\0';
+		}
+		PQfreemem(why);
+		return -1;
+	}
+	PQconninfoFree(opts);
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->conninfo = strdup(conninfo)) == NULL ||
+	    (p->idle = calloc(size, sizeof(*p->idle))) == NULL) {
+		if (p != NULL)
+			free(p->conninfo);
+		free(p);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	p->size = size;
+	p->statement_timeout_ms = statement_timeout_ms;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	*out = p;
+	return 0;
+}
+
+void
+pg_pool_close(struct pg_pool *p)
+{
+	if (p == NULL)
+		return;
+	for (size_t i = 0; i < p->nidle; i++)
+		PQfinish(p->idle[i]);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	free(p->idle);
+	free(p->conninfo);
+	free(p);
+}
+
+static PGconn *
+connect_one(struct pg_pool *p, struct pg_err *e)
+{
+	PGconn *c = PQconnectdb(p->conninfo);
+	char sql[96];
+
+	if (PQstatus(c) != CONNECTION_OK) {
+		set_from_conn(e, c, "08006");
+		PQfinish(c);
+		return NULL;
+	}
+	snprintf(sql, sizeof(sql), "SET statement_timeout = %u",
+		 p->statement_timeout_ms);
+	if (pg_command(c, sql, e) != 0) {
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void
+deadline_in(struct timespec *ts, uint32_t ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+PGconn *
+pg_acquire(struct pg_pool *p, uint32_t wait_ms, struct pg_err *e)
+{
+	struct timespec until;
+	PGconn *c;
+
+	deadline_in(&until, wait_ms);
+	pthread_mutex_lock(&p->mu);
+	while (p->nidle == 0 && p->inuse >= p->size) {
+		if (pthread_cond_timedwait(&p->cv, &p->mu, &until) != 0) {
+			pthread_mutex_unlock(&p->mu);
+			pg_err_set(e, "53300",
+				   "all %zu database connections are in use",
+				   p->size);
+			return NULL;
+		}
+	}
+	p->inuse++;
+	c = p->nidle > 0 ? p->idle[--p->nidle] : NULL;
+	pthread_mutex_unlock(&p->mu);
+	if (c != NULL && PQstatus(c) != CONNECTION_OK) {
+		PQfinish(c);
+		c = NULL;
+	}
+	if (c == NULL && (c = connect_one(p, e)) == NULL) {
+		pthread_mutex_lock(&p->mu);
+		p->inuse--;
+		pthread_cond_signal(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+	}
+	return c;
+}
+
+void
+pg_release(struct pg_pool *p, PGconn *c)
+{
+	if (c != NULL && (PQstatus(c) != CONNECTION_OK ||
+			  PQtransactionStatus(c) != PQTRANS_IDLE)) {
+		PQfinish(c);
+		c = NULL;
+	}
+	pthread_mutex_lock(&p->mu);
+	p->inuse--;
+	if (c != NULL)
+		p->idle[p->nidle++] = c;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+int
+pg_command(PGconn *c, const char *sql, struct pg_err *e)
+{
+	PGresult *r = PQexec(c, sql);
+	ExecStatusType st = PQresultStatus(r);
+
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+		PQclear(r);
+		return 0;
+	}
+	set_from_result(e, c, r);
+	PQclear(r);
+	return -1;
+}
+
+/* End a COPY the client started: we have no data stream to offer. */
+static void
+refuse_copy(PGconn *c, ExecStatusType st)
+{
+	PGresult *r;
+	char *buf;
+
+	if (st == PGRES_COPY_IN)
+		PQputCopyEnd(c, "COPY from the client is not supported");
+	else if (st == PGRES_COPY_OUT)
+		while (PQgetCopyData(c, &buf, 0) > 0)
+			PQfreemem(buf);
+	while ((r = PQgetResult(c)) != NULL)
+		PQclear(r);
+}
+
+PGresult *
+pg_statement(PGconn *c, const char *sql, struct pg_err *e)
+{
+	PGresult *r = PQexecParams(c, sql, 0, NULL, NULL, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(r);
+
+	switch (st) {
+	case PGRES_COMMAND_OK:
+	case PGRES_TUPLES_OK:
+	case PGRES_EMPTY_QUERY:
+		return r;
+	case PGRES_COPY_IN:
+	case PGRES_COPY_OUT:
+	case PGRES_COPY_BOTH:
+		PQclear(r);
+		refuse_copy(c, st);
+		pg_err_set(e, "0A000",
+			   "COPY to or from the client is not supported in a "
+			   "branch; use INSERT or COPY with a server file");
+		return NULL;
+	case PGRES_BAD_RESPONSE:
+	case PGRES_NONFATAL_ERROR:
+	case PGRES_FATAL_ERROR:
+	case PGRES_SINGLE_TUPLE:
+	case PGRES_PIPELINE_SYNC:
+	case PGRES_PIPELINE_ABORTED:
+		break;
+	}
+	set_from_result(e, c, r);
+	PQclear(r);
+	return NULL;
+}
+
+/* Skip blanks, -- comments and (nested) block comments. */
+static const char *
+skip_noise(const char *s)
+{
+	for (;;) {
+		while (isspace((unsigned char)*s) || *s == '(')
+			s++;
+		if (s[0] == '-' && s[1] == '-') {
+			while (*s != '\0' && *s != '\n')
+				s++;
+		} else if (s[0] == '/' && s[1] == '*') {
+			int depth = 1;
+
+			for (s += 2; *s != '\0' && depth > 0; s++) {
+				if (s[0] == '/' && s[1] == '*')
+					depth++, s++;
+				else if (s[0] == '*' && s[1] == '/')
+					depth--, s++;
+			}
+		} else
+			return s;
+	}
+}
+
+static bool
+word_is(const char *s, const char *word)
+{
+	size_t n = strlen(word);
+
+	return strncasecmp(s, word, n) == 0 &&
+	       !isalnum((unsigned char)s[n]) && s[n] != '_';
+}
+
+int
+pg_is_txn_control(const char *sql)
+{
+	static const char *const words[] = {"BEGIN", "START",	 "COMMIT",
+					    "END",   "ROLLBACK", "ABORT"};
+	const char *s = skip_noise(sql);
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (word_is(s, words[i]))
+			return 1;
+	if (word_is(s, "PREPARE")) {
+		s = skip_noise(s + strlen("PREPARE"));
+		return word_is(s, "TRANSACTION");
+	}
+	return 0;
+}

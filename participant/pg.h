@@ -1,0 +1,59 @@
+/*
+ * pg: the participant's PostgreSQL connections.
+ *
+ * A pool of libpq connections, opened lazily and reopened after a failure,
+ * so a database that is down at start or mid-run costs NO votes, not the
+ * process. Errors carry PostgreSQL's SQLSTATE untouched; a lost connection
+ * is 08006.
+ */
+#ifndef XACT_PG_H
+#define XACT_PG_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct pg_pool;
+
+struct pg_err {
+	char sqlstate[6];
+	char message[512];
+};
+
+/*
+ * Check conninfo and make the pool. statement_timeout_ms (0: none) is set on
+ * every connection. Returns 0, or -1 with a reason (bad conninfo).
+ */
+int pg_pool_open(const char *conninfo, size_t size,
+		 uint32_t statement_timeout_ms, struct pg_pool **out,
+		 char *err, size_t errlen);
+void pg_pool_close(struct pg_pool *p);
+
+/* Take a connection, waiting up to wait_ms for one. NULL with e on failure. */
+PGconn *pg_acquire(struct pg_pool *p, uint32_t wait_ms, struct pg_err *e);
+
+/* Give it back; a connection that is broken or not idle is closed. */
+void pg_release(struct pg_pool *p, PGconn *c);
+
+/* Run a command; 0, or -1 with e. */
+int pg_command(PGconn *c, const char *sql, struct pg_err *e);
+
+/*
+ * Run one client statement with the extended protocol (so one statement
+ * only). Returns the result (free with PQclear), or NULL with e. COPY to or
+ * from the client is refused.
+ */
+PGresult *pg_statement(PGconn *c, const char *sql, struct pg_err *e);
+
+/*
+ * True when sql begins (after blanks and comments) with a statement that
+ * would end or nest the branch's transaction: BEGIN, START, COMMIT, END,
+ * ROLLBACK, ABORT, PREPARE TRANSACTION. Such a statement must never reach
+ * the database inside a branch: a COMMIT there would break atomicity.
+ */
+int pg_is_txn_control(const char *sql);
+
+void pg_err_set(struct pg_err *e, const char *sqlstate, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

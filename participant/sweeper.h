@@ -1,0 +1,26 @@
+/*
+ * sweeper: resolves this database's in-doubt branches.
+ *
+ * On start and every sweep interval it lists our gids in pg_prepared_xacts
+ * and asks the coordinator named in each gid for the outcome: COMMIT is
+ * applied at once; ABORT only for a branch seen in two consecutive scans,
+ * older than the safety window and not live here, so it never races a
+ * transaction that is still being decided; IN-PROGRESS or no answer leaves
+ * it for the next scan. It also rolls back open branches idle too long.
+ */
+#ifndef XACT_SWEEPER_H
+#define XACT_SWEEPER_H
+
+#include <stddef.h>
+
+#include "branch.h"
+#include "config.h"
+
+struct sweeper;
+
+int sweeper_start(const struct part_config *cfg, struct branches *bs,
+		  struct pg_pool *pool, struct sweeper **out, char *err,
+		  size_t errlen);
+void sweeper_stop(struct sweeper *s);
+
+#endif
