@@ -1,8 +1,8 @@
 /*
  * xactctl: run a distributed transaction, or ask for an outcome.
  *
- *   xactctl [-u URL | -c coordinator.yaml] exec -p NAME "SQL" [-p NAME "SQL"]...
- *   xactctl [-u URL | -c coordinator.yaml] status GID
+ *   xactctl [-u URL | -c coordinator.yaml] exec -p NAME "SQL" [-p NAME
+ * "SQL"]... xactctl [-u URL | -c coordinator.yaml] status GID
  *
  * Exit: 0 committed, 1 aborted (reason on stderr), 2 error (outcome of an
  * exec unknown: ask with status), 3 status: in progress.
@@ -26,14 +26,14 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-		"usage: xactctl [-u URL | -c FILE] [-t MS] exec -p NAME SQL "
-		"[-p NAME SQL]...\n"
-		"       xactctl [-u URL | -c FILE] [-t MS] status GID\n"
-		"  -u URL   coordinator URL (default $XACT_URL or "
-		"tcp://127.0.0.1:7600)\n"
-		"  -c FILE  take the URL from the coordinator's config file\n"
-		"  -t MS    request timeout in milliseconds (default 30000)\n"
-		"exit: 0 committed, 1 aborted, 2 error, 3 in progress\n");
+	        "usage: xactctl [-u URL | -c FILE] [-t MS] exec -p NAME SQL "
+	        "[-p NAME SQL]...\n"
+	        "       xactctl [-u URL | -c FILE] [-t MS] status GID\n"
+	        "  -u URL   coordinator URL (default $XACT_URL or "
+	        "tcp://127.0.0.1:7600)\n"
+	        "  -c FILE  take the URL from the coordinator's config file\n"
+	        "  -t MS    request timeout in milliseconds (default 30000)\n"
+	        "exit: 0 committed, 1 aborted, 2 error, 3 in progress\n");
 }
 
 static const char *
@@ -93,7 +93,7 @@ cmd_exec(xact_conn *c, int argc, char **argv)
 	for (int i = 0; i < argc; i += 3) {
 		if (strcmp(argv[i], "-p") != 0 || i + 2 >= argc) {
 			fprintf(stderr, "xactctl: exec takes -p NAME SQL "
-					"pairs\n");
+			                "pairs\n");
 			return EXIT_ERROR;
 		}
 		if (plan_add(&p, argv[i + 1], argv[i + 2]) != 0) {
@@ -102,7 +102,8 @@ cmd_exec(xact_conn *c, int argc, char **argv)
 		}
 	}
 	if (p.n == 0) {
-		fprintf(stderr, "xactctl: exec needs at least one -p NAME SQL\n");
+		fprintf(stderr,
+		        "xactctl: exec needs at least one -p NAME SQL\n");
 		return EXIT_ERROR;
 	}
 	if (xact_submit(c, p.b, p.n, gid, &o) != 0) {
@@ -139,7 +140,7 @@ cmd_status(xact_conn *c, int argc, char **argv)
 	printf("%s %s\n", argv[0], outcome_name(o));
 	return o == XACT_COMMITTED ? EXIT_COMMITTED
 	       : o == XACT_ABORTED ? EXIT_ABORTED
-				   : EXIT_IN_PROGRESS;
+	                           : EXIT_IN_PROGRESS;
 }
 
 int
@@ -187,7 +188,7 @@ main(int argc, char **argv)
 		url = "tcp://127.0.0.1:7600";
 	if (xact_connect(url, timeout, &c) != 0) {
 		fprintf(stderr, "xactctl: %s\n",
-			c != NULL ? xact_errmsg(c) : "out of memory");
+		        c != NULL ? xact_errmsg(c) : "out of memory");
 		xact_disconnect(c);
 		cfg_free_coord(&cfg);
 		return EXIT_ERROR;
@@ -198,7 +199,7 @@ main(int argc, char **argv)
 		rc = cmd_status(c, argc - optind - 1, argv + optind + 1);
 	else {
 		fprintf(stderr, "xactctl: unknown command \"%s\"\n",
-			argv[optind]);
+		        argv[optind]);
 		usage(stderr);
 		rc = EXIT_ERROR;
 	}

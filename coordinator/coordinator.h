@@ -18,7 +18,7 @@ struct coordinator;
  * start serving. Returns 0, or -1 with a one-line reason.
  */
 int coordinator_start(const struct coord_config *cfg, struct coordinator **out,
-		      char *err, size_t errlen);
+                      char *err, size_t errlen);
 
 /* Stop serving, stop the ticker, close the log. In-flight work that is not
  * decided is presumed aborted; decided commits finish after a restart. */

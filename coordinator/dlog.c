@@ -59,7 +59,7 @@ struct dlog {
 /* Payload of a COMMIT record; returns its length or 0 if too large. */
 static size_t
 encode_commit(char *buf, size_t cap, const char *gid, const char *const *names,
-	      size_t n)
+              size_t n)
 {
 	size_t len = strlen(gid) + 1, off;
 
@@ -174,7 +174,7 @@ mark_ended(struct dlog *d, const char *gid)
 /* Split a COMMIT payload; returns false if malformed. */
 static bool
 decode_commit(const char *p, uint32_t len, const char **gid,
-	      const char *names[MAX_NAMES], size_t *n)
+              const char *names[MAX_NAMES], size_t *n)
 {
 	const char *end = p + len;
 	size_t l = strnlen(p, len);
@@ -187,8 +187,8 @@ decode_commit(const char *p, uint32_t len, const char **gid,
 		return false;
 	*n = (unsigned char)*p++;
 	for (size_t i = 0; i < *n; i++) {
-		if (p >= end || (l = strnlen(p, (size_t)(end - p))) ==
-				    (size_t)(end - p))
+		if (p >= end ||
+		    (l = strnlen(p, (size_t)(end - p))) == (size_t)(end - p))
 			return false;
 		names[i] = p;
 		p += l + 1;
@@ -232,7 +232,7 @@ replay(void *arg, uint8_t type, const void *payload, uint32_t len)
 
 int
 dlog_open(const char *dir, const char *node, uint64_t retain_ended,
-	  struct dlog **out, char *err, size_t errlen)
+          struct dlog **out, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
 	struct dlog *d;
@@ -311,8 +311,8 @@ collect_open(struct hmap_node *n, void *arg)
 
 int
 dlog_foreach_open(struct dlog *d,
-		  void (*fn)(void *, const char *, const char *const *, size_t),
-		  void *arg)
+                  void (*fn)(void *, const char *, const char *const *, size_t),
+                  void *arg)
 {
 	struct open_list l = {0};
 	const char *names[MAX_NAMES];
@@ -354,14 +354,15 @@ commit_durable(void *arg)
 }
 
 int
-dlog_commit(struct dlog *d, const char *gid, const char *const *names,
-	    size_t n, wal_done_fn done, void *arg)
+dlog_commit(struct dlog *d, const char *gid, const char *const *names, size_t n,
+            wal_done_fn done, void *arg)
 {
 	char buf[GID_MAX + 1 + MAX_NAMES * 33];
 	size_t len = encode_commit(buf, sizeof(buf), gid, names, n);
 	struct pending_commit *pc = malloc(sizeof(*pc));
 
-	if (len == 0 || pc == NULL || (pc->e = entry_new(gid, names, n)) == NULL) {
+	if (len == 0 || pc == NULL ||
+	    (pc->e = entry_new(gid, names, n)) == NULL) {
 		free(pc);
 		return -1;
 	}
@@ -369,7 +370,7 @@ dlog_commit(struct dlog *d, const char *gid, const char *const *names,
 	pc->done = done;
 	pc->arg = arg;
 	if (wal_append(d->wal, REC_COMMIT, buf, (uint32_t)len, commit_durable,
-		       pc) != 0) {
+	               pc) != 0) {
 		free(pc->e);
 		free(pc);
 		return -1;
@@ -384,7 +385,7 @@ dlog_end(struct dlog *d, const char *gid)
 	mark_ended(d, gid);
 	pthread_mutex_unlock(&d->mu);
 	if (wal_append(d->wal, REC_END, gid, (uint32_t)strlen(gid) + 1, NULL,
-		       NULL) != 0)
+	               NULL) != 0)
 		xlog_warn("gid=%s END not queued (log closing)", gid);
 }
 
@@ -398,9 +399,8 @@ dlog_lookup(struct dlog *d, const char *gid)
 	if (hmap_get(&d->map, gid) != NULL)
 		a = DLOG_COMMITTED;
 	else if (gid_parse(gid, &p) && (d->horizon_inc | d->horizon_seq) &&
-		 (p.incarnation < d->horizon_inc ||
-		  (p.incarnation == d->horizon_inc &&
-		   p.seq <= d->horizon_seq)))
+	         (p.incarnation < d->horizon_inc ||
+	          (p.incarnation == d->horizon_inc && p.seq <= d->horizon_seq)))
 		a = DLOG_FORGOTTEN;
 	pthread_mutex_unlock(&d->mu);
 	return a;
@@ -426,7 +426,7 @@ emit_entry(struct snap_ctx *s, struct entry *e)
 		return -1;
 	if (e->ended)
 		return s->emit(s->emit_ctx, REC_END, e->gid,
-			       (uint32_t)strlen(e->gid) + 1);
+		               (uint32_t)strlen(e->gid) + 1);
 	return 0;
 }
 
@@ -452,7 +452,7 @@ snapshot(void *arg, wal_emit_fn emit, void *emit_ctx)
 
 	pthread_mutex_lock(&d->mu);
 	s.rc = emit(emit_ctx, REC_INCARNATION, &d->incarnation,
-		    sizeof(d->incarnation));
+	            sizeof(d->incarnation));
 	for (struct entry *e = d->ended_head; e != NULL && s.rc == 0;
 	     e = e->next_ended)
 		s.rc = emit_entry(&s, e);
@@ -463,8 +463,7 @@ snapshot(void *arg, wal_emit_fn emit, void *emit_ctx)
 }
 
 int
-dlog_maybe_compact(struct dlog *d, uint64_t threshold, char *err,
-		   size_t errlen)
+dlog_maybe_compact(struct dlog *d, uint64_t threshold, char *err, size_t errlen)
 {
 	struct wal_stats ws;
 

@@ -25,14 +25,14 @@ struct dlog;
 
 enum dlog_answer {
 	DLOG_COMMITTED, /* a durable COMMIT record exists */
-	DLOG_NONE,	/* no record: presumed abort if not in flight */
+	DLOG_NONE,      /* no record: presumed abort if not in flight */
 	DLOG_FORGOTTEN, /* older than what the log retains */
 };
 
 struct dlog_stats {
 	uint64_t incarnation;
-	uint64_t open;	 /* COMMIT without END */
-	uint64_t ended;	 /* retained ended commits */
+	uint64_t open;  /* COMMIT without END */
+	uint64_t ended; /* retained ended commits */
 	struct wal_stats wal;
 };
 
@@ -41,7 +41,7 @@ struct dlog_stats {
  * retain_ended bounds the ended commits kept for outcome queries.
  */
 int dlog_open(const char *dir, const char *node, uint64_t retain_ended,
-	      struct dlog **out, char *err, size_t errlen);
+              struct dlog **out, char *err, size_t errlen);
 
 uint64_t dlog_incarnation(const struct dlog *d);
 
@@ -50,16 +50,16 @@ uint64_t dlog_incarnation(const struct dlog *d);
  * without the log's lock held. Returns 0, or -1 when out of memory.
  */
 int dlog_foreach_open(struct dlog *d,
-		       void (*fn)(void *arg, const char *gid,
-				  const char *const *names, size_t n),
-		       void *arg);
+                      void (*fn)(void *arg, const char *gid,
+                                 const char *const *names, size_t n),
+                      void *arg);
 
 /*
  * Queue a forced COMMIT record; done(arg) runs on the log's writer thread
  * once it is durable, after which dlog_lookup() reports it committed.
  */
 int dlog_commit(struct dlog *d, const char *gid, const char *const *names,
-		size_t n, wal_done_fn done, void *arg);
+                size_t n, wal_done_fn done, void *arg);
 
 /* Queue END (not forced). */
 void dlog_end(struct dlog *d, const char *gid);
@@ -68,7 +68,7 @@ enum dlog_answer dlog_lookup(struct dlog *d, const char *gid);
 
 /* Compact when the file passed threshold bytes. Returns 0 or -1 with err. */
 int dlog_maybe_compact(struct dlog *d, uint64_t threshold, char *err,
-		       size_t errlen);
+                       size_t errlen);
 
 void dlog_get_stats(struct dlog *d, struct dlog_stats *out);
 

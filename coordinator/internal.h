@@ -66,9 +66,10 @@ struct tx {
 	pthread_mutex_t mu;
 	struct twopc sm;
 	struct twopc_branch *branches; /* npeers slots; sm uses the first n */
-	struct branch_sql *sql;	       /* per branch, SUBMIT only */
-	bool busy;		       /* a request on it is running */
-	uint64_t next_stmt;	       /* statements sent (EXEC seq) */
+	struct branch_sql *sql;        /* per branch, SUBMIT only */
+	bool busy;                     /* a request on it is running */
+	uint64_t next_stmt;            /* client statements (EXEC seq) */
+	uint64_t *peer_stmts;          /* statements sent to each peer */
 	uint64_t last_active_ms;
 	uint64_t done_ms;     /* when the ticker first saw it done */
 	unsigned outstanding; /* peer calls and log writes in flight */
@@ -86,13 +87,13 @@ int ticker_start(struct coordinator *co);
 void ticker_stop(struct coordinator *co);
 void tx_reply_outcome(struct tx *tx); /* answers tx->waiter */
 enum wire_outcome coord_outcome(struct coordinator *co, const char *gid,
-				bool *forgotten);
+                                bool *forgotten);
 void tx_free(struct tx *tx);
 
 /* server.c */
 void cctx_reply(struct cctx *cc, const struct wire_buf *b);
 void cctx_reply_raw(struct cctx *cc, const void *raw, size_t len);
 void cctx_reply_error(struct cctx *cc, enum wire_error code, const char *fmt,
-		      ...) __attribute__((format(printf, 3, 4)));
+                      ...) __attribute__((format(printf, 3, 4)));
 
 #endif

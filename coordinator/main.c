@@ -1,91 +1,54 @@
-/*
- * xact-coordinator: parse flags, load the config, start, wait for a signal.
- */
-#include <getopt.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
+/* xact-coordinator: wiring only; the service is in server.c and txn.c. */
 #include "config.h"
 #include "coordinator.h"
-#include "failpoint.h"
-#include "log.h"
+#include "daemon.h"
+
+static int
+load(const char *path, void *cfg, char *err, size_t errlen)
+{
+	return cfg_load_coord(path, cfg, err, errlen);
+}
+
+static enum xlog_level
+log_level(const void *cfg)
+{
+	return ((const struct coord_config *)cfg)->log_level;
+}
+
+static int
+start(const void *cfg, void **service, char *err, size_t errlen)
+{
+	return coordinator_start(cfg, (struct coordinator **)service, err,
+	                         errlen);
+}
 
 static void
-usage(FILE *f)
+stop(void *service)
 {
-	fprintf(f, "usage: xact-coordinator --config FILE [--check-config]\n"
-		   "  -c, --config FILE   YAML configuration (see "
-		   "config/coordinator.yaml)\n"
-		   "      --check-config  validate FILE and exit\n");
+	coordinator_stop(service);
+}
+
+static void
+free_cfg(void *cfg)
+{
+	cfg_free_coord(cfg);
 }
 
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"check-config", no_argument, NULL, 'k'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	const char *path = NULL;
 	struct coord_config cfg = {0};
-	struct coordinator *co;
-	bool check = false;
-	char err[512];
-	sigset_t sigs;
-	int c, sig;
+	const struct daemon_ops ops = {
+	    .program = "xact-coordinator",
+	    .component = "coordinator",
+	    .example = "config/coordinator.yaml",
+	    .cfg = &cfg,
+	    .load = load,
+	    .log_level = log_level,
+	    .start = start,
+	    .stop = stop,
+	    .free_cfg = free_cfg,
+	};
 
-	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'k':
-			check = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (path == NULL || optind != argc) {
-		usage(stderr);
-		return 2;
-	}
-	if (cfg_load_coord(path, &cfg, err, sizeof(err)) != 0) {
-		fprintf(stderr, "xact-coordinator: %s\n", err);
-		return 2;
-	}
-	if (check) {
-		printf("%s: ok\n", path);
-		cfg_free_coord(&cfg);
-		return 0;
-	}
-	xlog_init("coordinator", cfg.log_level);
-	if (fp_init(err, sizeof(err)) != 0) {
-		fprintf(stderr, "xact-coordinator: %s\n", err);
-		return 2;
-	}
-	/* Signals are taken by sigwait below, not by a handler. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	if (coordinator_start(&cfg, &co, err, sizeof(err)) != 0) {
-		fprintf(stderr, "xact-coordinator: %s\n", err);
-		cfg_free_coord(&cfg);
-		return 1;
-	}
-	sigwait(&sigs, &sig);
-	xlog_info("%s: stopping", strsignal(sig));
-	coordinator_stop(co);
-	cfg_free_coord(&cfg);
-	return 0;
+	return daemon_main(argc, argv, &ops);
 }

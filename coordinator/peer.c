@@ -26,7 +26,7 @@ struct call {
 
 int
 peer_open(const char *name, const char *url, struct peer **out, char *err,
-	  size_t errlen)
+          size_t errlen)
 {
 	struct peer *p = calloc(1, sizeof(*p));
 
@@ -61,8 +61,7 @@ call_finish(struct call *c, int rv, nng_msg *reply)
 	char err[160];
 
 	if (rv == 0 && net_decode(reply, &m, err, sizeof(err)) != 0) {
-		xlog_warn("peer %s: bad reply dropped: %s", c->peer->name,
-			  err);
+		xlog_warn("peer %s: bad reply dropped: %s", c->peer->name, err);
 		rv = NNG_EPROTO;
 	}
 	c->cb(c->arg, rv, rv == 0 ? &m : NULL,
@@ -100,7 +99,7 @@ call_cb(void *arg)
 
 int
 peer_call(struct peer *p, const struct wire_buf *req, uint32_t timeout_ms,
-	  peer_reply_fn cb, void *arg)
+          peer_reply_fn cb, void *arg)
 {
 	struct call *c = calloc(1, sizeof(*c));
 	nng_msg *msg = NULL;

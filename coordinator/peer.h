@@ -20,10 +20,10 @@ struct peer;
  * only.
  */
 typedef void (*peer_reply_fn)(void *arg, int rv, const struct wire_msg *m,
-			      const void *raw, size_t rawlen);
+                              const void *raw, size_t rawlen);
 
-int peer_open(const char *name, const char *url, struct peer **out,
-	      char *err, size_t errlen);
+int peer_open(const char *name, const char *url, struct peer **out, char *err,
+              size_t errlen);
 const char *peer_name(const struct peer *p);
 
 /*
@@ -31,8 +31,8 @@ const char *peer_name(const struct peer *p);
  * thread, with the reply or an error; or returns an NNG error at once and
  * never calls cb.
  */
-int peer_call(struct peer *p, const struct wire_buf *req,
-	       uint32_t timeout_ms, peer_reply_fn cb, void *arg);
+int peer_call(struct peer *p, const struct wire_buf *req, uint32_t timeout_ms,
+              peer_reply_fn cb, void *arg);
 
 void peer_close(struct peer *p);
 

@@ -115,7 +115,7 @@ struct exec_call {
 
 static void
 exec_reply(void *arg, int rv, const struct wire_msg *m, const void *raw,
-	   size_t rawlen)
+           size_t rawlen)
 {
 	struct exec_call *ec = arg;
 	struct tx *tx = ec->tx;
@@ -133,11 +133,11 @@ exec_reply(void *arg, int rv, const struct wire_msg *m, const void *raw,
 		 * unknowable, so the transaction cannot commit.
 		 */
 		snprintf(why, sizeof(why), "%s did not answer a statement: %s",
-			 name, rv != 0 ? nng_strerror(rv) : "bad reply");
+		         name, rv != 0 ? nng_strerror(rv) : "bad reply");
 		tx_abort(tx, why);
 		pthread_mutex_unlock(&tx->mu);
 		cctx_reply_error(cc, WIRE_E_UNAVAILABLE,
-				 "%s; transaction aborted", why);
+		                 "%s; transaction aborted", why);
 	} else {
 		pthread_mutex_unlock(&tx->mu);
 		cctx_reply_raw(cc, raw, rawlen);
@@ -158,29 +158,29 @@ handle_exec(struct cctx *cc, const struct wire_msg *m)
 
 	if (peer < 0) {
 		cctx_reply_error(cc, WIRE_E_UNKNOWN_NAME,
-				 "unknown participant \"%s\"", name);
+		                 "unknown participant \"%s\"", name);
 		return;
 	}
 	if ((tx = tx_lookup_locked(co, m->gid)) == NULL) {
 		cctx_reply_error(cc, WIRE_E_UNKNOWN_TX,
-				 "no open transaction %s", m->gid);
+		                 "no open transaction %s", m->gid);
 		return;
 	}
 	if (tx->sm.state != TWOPC_ACTIVE) {
 		pthread_mutex_unlock(&tx->mu);
 		cctx_reply_error(cc, WIRE_E_NOT_ACTIVE,
-				 "transaction %s is %s: %s", m->gid,
-				 twopc_state_name(tx->sm.state),
-				 tx->sm.reason[0] ? tx->sm.reason : "");
+		                 "transaction %s is %s: %s", m->gid,
+		                 twopc_state_name(tx->sm.state),
+		                 tx->sm.reason[0] ? tx->sm.reason : "");
 		return;
 	}
 	if (tx->busy || m->seq != tx->next_stmt + 1) {
 		pthread_mutex_unlock(&tx->mu);
 		cctx_reply_error(cc, WIRE_E_BUSY,
-				 "transaction %s: statement %llu refused "
-				 "(another request is running or it is out "
-				 "of order)",
-				 m->gid, (unsigned long long)m->seq);
+		                 "transaction %s: statement %llu refused "
+		                 "(another request is running or it is out "
+		                 "of order)",
+		                 m->gid, (unsigned long long)m->seq);
 		return;
 	}
 	if ((ec = malloc(sizeof(*ec))) == NULL) {
@@ -189,16 +189,18 @@ handle_exec(struct cctx *cc, const struct wire_msg *m)
 		return;
 	}
 	tx_branch_for(tx, (size_t)peer);
+	/* Participants count statements per branch. */
+	tx->peer_stmts[peer]++;
 	tx->busy = true;
 	tx->next_stmt = m->seq;
 	tx->outstanding++;
 	*ec = (struct exec_call){tx, cc, (size_t)peer};
 	wire_buf_init(&b, WIRE_BR_EXEC);
 	wire_put_str(&b, WIRE_T_GID, tx->gid);
-	wire_put_u64(&b, WIRE_T_SEQ, m->seq);
+	wire_put_u64(&b, WIRE_T_SEQ, tx->peer_stmts[peer]);
 	wire_put_str(&b, WIRE_T_SQL, wire_first(m, WIRE_T_SQL));
 	rv = peer_call(co->peers[peer], &b, co->cfg->request_timeout_ms,
-		       exec_reply, ec);
+	               exec_reply, ec);
 	wire_buf_free(&b);
 	if (rv != 0) {
 		tx->outstanding--;
@@ -207,7 +209,7 @@ handle_exec(struct cctx *cc, const struct wire_msg *m)
 		pthread_mutex_unlock(&tx->mu);
 		free(ec);
 		cctx_reply_error(cc, WIRE_E_UNAVAILABLE, "%s: %s", name,
-				 nng_strerror(rv));
+		                 nng_strerror(rv));
 		return;
 	}
 	pthread_mutex_unlock(&tx->mu);
@@ -230,8 +232,8 @@ handle_finish(struct cctx *cc, const struct wire_msg *m)
 		wire_put_u32(&b, WIRE_T_CODE, (uint32_t)o);
 		if (o == WIRE_ABORTED)
 			wire_put_str(&b, WIRE_T_TEXT,
-				     "no such open transaction (aborted or "
-				     "never begun)");
+			             "no such open transaction (aborted or "
+			             "never begun)");
 		cctx_reply(cc, &b);
 		wire_buf_free(&b);
 		return;
@@ -239,8 +241,8 @@ handle_finish(struct cctx *cc, const struct wire_msg *m)
 	if (tx->busy) {
 		pthread_mutex_unlock(&tx->mu);
 		cctx_reply_error(cc, WIRE_E_BUSY,
-				 "transaction %s: another request is running",
-				 m->gid);
+		                 "transaction %s: another request is running",
+		                 m->gid);
 		return;
 	}
 	tx->busy = true;
@@ -281,8 +283,8 @@ handle_submit(struct cctx *cc, const struct wire_msg *m)
 		if (m->items[i].tag == WIRE_T_NAME &&
 		    find_peer(co, m->items[i].str) < 0) {
 			cctx_reply_error(cc, WIRE_E_UNKNOWN_NAME,
-					 "unknown participant \"%s\"",
-					 m->items[i].str);
+			                 "unknown participant \"%s\"",
+			                 m->items[i].str);
 			return;
 		}
 	if ((tx = tx_create(co)) == NULL) {
@@ -294,8 +296,8 @@ handle_submit(struct cctx *cc, const struct wire_msg *m)
 		const struct wire_item *it = &m->items[i];
 
 		if (it->tag == WIRE_T_NAME)
-			branch = tx_branch_for(
-			    tx, (size_t)find_peer(co, it->str));
+			branch =
+			    tx_branch_for(tx, (size_t)find_peer(co, it->str));
 		else if (branch_add_sql(&tx->sql[branch], it->str) != 0) {
 			tx_abort(tx, "out of memory");
 			pthread_mutex_unlock(&tx->mu);
@@ -319,23 +321,23 @@ handle_status(struct cctx *cc, const struct wire_msg *m)
 
 	if (!gid_parse(m->gid, &p)) {
 		cctx_reply_error(cc, WIRE_E_BAD_REQUEST, "not a gid: \"%s\"",
-				 m->gid);
+		                 m->gid);
 		return;
 	}
 	if (strcmp(p.node, cc->co->cfg->node) != 0) {
 		/* Another coordinator's gid: presuming abort here could
 		 * contradict that coordinator's decision. */
 		cctx_reply_error(cc, WIRE_E_BAD_REQUEST,
-				 "%s belongs to coordinator %s; this is %s",
-				 m->gid, p.node, cc->co->cfg->node);
+		                 "%s belongs to coordinator %s; this is %s",
+		                 m->gid, p.node, cc->co->cfg->node);
 		return;
 	}
 	o = coord_outcome(cc->co, m->gid, &forgotten);
 	if (forgotten && m->type == WIRE_STATUS) {
 		cctx_reply_error(cc, WIRE_E_UNKNOWN_TX,
-				 "%s is older than the outcomes the decision "
-				 "log retains",
-				 m->gid);
+		                 "%s is older than the outcomes the decision "
+		                 "log retains",
+		                 m->gid);
 		return;
 	}
 	wire_buf_init(&b, WIRE_OUTCOME);
@@ -359,10 +361,10 @@ dispatch(struct cctx *cc, nng_msg *msg)
 	}
 	if (atomic_load(&cc->co->stopping)) {
 		cctx_reply_error(cc, WIRE_E_SHUTTING_DOWN,
-				 "coordinator is stopping");
+		                 "coordinator is stopping");
 	} else if (m.gid != NULL && !gid_parse(m.gid, &(struct gid_parts){0})) {
 		cctx_reply_error(cc, WIRE_E_BAD_REQUEST, "not a gid: \"%s\"",
-				 m.gid);
+		                 m.gid);
 	} else {
 		switch (m.type) {
 		case WIRE_BEGIN:
@@ -394,8 +396,8 @@ dispatch(struct cctx *cc, nng_msg *msg)
 		case WIRE_ERROR:
 			atomic_fetch_add(&cc->co->stats.bad_requests, 1);
 			cctx_reply_error(cc, WIRE_E_BAD_REQUEST,
-					 "%s is not a request to a coordinator",
-					 wire_type_name(m.type));
+			                 "%s is not a request to a coordinator",
+			                 wire_type_name(m.type));
 			break;
 		}
 	}
@@ -443,7 +445,7 @@ open_peers(struct coordinator *co, char *err, size_t errlen)
 
 	if (cfg->nparticipants > DLOG_MAX_NAMES) {
 		snprintf(err, errlen, "at most %d participants",
-			 DLOG_MAX_NAMES);
+		         DLOG_MAX_NAMES);
 		return -1;
 	}
 	co->npeers = cfg->nparticipants;
@@ -453,8 +455,8 @@ open_peers(struct coordinator *co, char *err, size_t errlen)
 	}
 	for (size_t i = 0; i < co->npeers; i++)
 		if (peer_open(cfg->participants[i].name,
-			      cfg->participants[i].url, &co->peers[i], err,
-			      errlen) != 0)
+		              cfg->participants[i].url, &co->peers[i], err,
+		              errlen) != 0)
 			return -1;
 	return 0;
 }
@@ -476,7 +478,7 @@ open_contexts(struct coordinator *co, char *err, size_t errlen)
 		if ((rv = nng_aio_alloc(&cc->aio, cctx_cb, cc)) != 0 ||
 		    (rv = nng_ctx_open(&cc->ctx, co->rep)) != 0) {
 			snprintf(err, errlen, "client contexts: %s",
-				 nng_strerror(rv));
+			         nng_strerror(rv));
 			return -1;
 		}
 	}
@@ -487,7 +489,7 @@ open_contexts(struct coordinator *co, char *err, size_t errlen)
 
 int
 coordinator_start(const struct coord_config *cfg, struct coordinator **out,
-		  char *err, size_t errlen)
+                  char *err, size_t errlen)
 {
 	struct coordinator *co = calloc(1, sizeof(*co));
 
@@ -505,7 +507,7 @@ coordinator_start(const struct coord_config *cfg, struct coordinator **out,
 	    .retry_max_ms = cfg->retry_max_ms,
 	};
 	if (dlog_open(cfg->log_dir, cfg->node, 100000, &co->dlog, err,
-		      errlen) != 0)
+	              errlen) != 0)
 		goto fail;
 	co->incarnation = dlog_incarnation(co->dlog);
 	if (open_peers(co, err, errlen) != 0)
@@ -524,9 +526,9 @@ coordinator_start(const struct coord_config *cfg, struct coordinator **out,
 		goto fail;
 	}
 	xlog_info("node %s incarnation %llu listening on %s with %zu "
-		  "participants",
-		  cfg->node, (unsigned long long)co->incarnation, cfg->listen,
-		  co->npeers);
+	          "participants",
+	          cfg->node, (unsigned long long)co->incarnation, cfg->listen,
+	          co->npeers);
 	*out = co;
 	return 0;
 fail:
@@ -597,11 +599,11 @@ coordinator_stop(struct coordinator *co)
 		hmap_destroy(&co->txs);
 	}
 	xlog_info("stopped: %llu begun, %llu committed, %llu aborted, %llu "
-		  "bad requests",
-		  (unsigned long long)s->begun,
-		  (unsigned long long)s->committed,
-		  (unsigned long long)s->aborted,
-		  (unsigned long long)s->bad_requests);
+	          "bad requests",
+	          (unsigned long long)s->begun,
+	          (unsigned long long)s->committed,
+	          (unsigned long long)s->aborted,
+	          (unsigned long long)s->bad_requests);
 	pthread_mutex_destroy(&co->mu);
 	free(co->peers);
 	free(co->ctxs);

@@ -3,8 +3,8 @@
  *
  *                 start                all YES            durable
  *   ACTIVE ------------------> PREPARING -------> LOGGING -------> COMMITTING
- *     |                          |  NO, timeout,                       | all acked
- *     | rollback, idle           |  lost branch, rollback              v
+ *     |                          |  NO, timeout,                       | all
+ * acked | rollback, idle           |  lost branch, rollback              v
  *     +-----------------------> ABORTED <----+                     COMMITTED
  *
  * Invariants this file keeps (DESIGN.md section 5):
@@ -29,8 +29,8 @@
 
 void
 twopc_init(struct twopc *t, struct twopc_branch *branches, size_t n,
-	   const struct twopc_io *io, void *io_ctx,
-	   const struct twopc_timing *timing)
+           const struct twopc_io *io, void *io_ctx,
+           const struct twopc_timing *timing)
 {
 	memset(t, 0, sizeof(*t));
 	t->state = TWOPC_ACTIVE;
@@ -104,8 +104,7 @@ twopc_start(struct twopc *t, uint64_t now)
 	}
 	t->state = TWOPC_PREPARING;
 	t->vote_deadline_ms = now + t->timing.vote_timeout_ms;
-	for (size_t i = 0; i < t->nbranches && t->state == TWOPC_PREPARING;
-	     i++)
+	for (size_t i = 0; i < t->nbranches && t->state == TWOPC_PREPARING; i++)
 		t->io->send_prepare(t->io_ctx, t, i);
 }
 
@@ -117,8 +116,8 @@ send_commit(struct twopc *t, size_t i, uint64_t now)
 	assert(t->state == TWOPC_COMMITTING); /* I1 */
 	b->next_send_ms = now + b->backoff_ms;
 	b->backoff_ms = b->backoff_ms * 2 > t->timing.retry_max_ms
-			    ? t->timing.retry_max_ms
-			    : b->backoff_ms * 2;
+	                    ? t->timing.retry_max_ms
+	                    : b->backoff_ms * 2;
 	t->io->send_commit(t->io_ctx, t, i);
 }
 
@@ -152,7 +151,7 @@ enter_committing(struct twopc *t, uint64_t now)
 
 void
 twopc_vote(struct twopc *t, size_t branch, enum twopc_vote vote,
-	   const char *sqlstate, const char *text, uint64_t now)
+           const char *sqlstate, const char *text, uint64_t now)
 {
 	struct twopc_branch *b = &t->branches[branch];
 	bool any_yes = false;
@@ -175,14 +174,14 @@ twopc_vote(struct twopc *t, size_t branch, enum twopc_vote vote,
 	if (vote == TWOPC_VOTE_NO) {
 		if (t->reason[0] == '\0') {
 			snprintf(t->reason, sizeof(t->reason), "voted NO: %s",
-				 text != NULL ? text : "no reason given");
+			         text != NULL ? text : "no reason given");
 			if (sqlstate != NULL)
 				snprintf(t->reason_sqlstate,
-					 sizeof(t->reason_sqlstate), "%s",
-					 sqlstate);
+				         sizeof(t->reason_sqlstate), "%s",
+				         sqlstate);
 			else
 				snprintf(t->reason_sqlstate,
-					 sizeof(t->reason_sqlstate), "XX000");
+				         sizeof(t->reason_sqlstate), "XX000");
 			t->reason_branch = branch;
 		}
 		decide_abort(t);
@@ -205,15 +204,14 @@ twopc_vote(struct twopc *t, size_t branch, enum twopc_vote vote,
 }
 
 void
-twopc_vote_failed(struct twopc *t, size_t branch, const char *why,
-		  uint64_t now)
+twopc_vote_failed(struct twopc *t, size_t branch, const char *why, uint64_t now)
 {
 	if (t->state != TWOPC_PREPARING)
 		return;
 	if (t->reason[0] == '\0') {
-		snprintf(t->reason, sizeof(t->reason), "no vote: %s", why);
+		snprintf(t->reason, sizeof(t->reason), "%s", why);
 		snprintf(t->reason_sqlstate, sizeof(t->reason_sqlstate),
-			 "08006");
+		         "08006");
 		t->reason_branch = branch;
 	}
 	(void)now;
@@ -258,10 +256,12 @@ twopc_tick(struct twopc *t, uint64_t now)
 				if (t->branches[i].vote != TWOPC_VOTE_NONE)
 					continue;
 				snprintf(t->reason, sizeof(t->reason),
-					 "vote timeout: no answer within %ums",
-					 t->timing.vote_timeout_ms);
+				         "vote timeout: no answer within %ums",
+				         t->timing.vote_timeout_ms);
+				/* the sqlstate of a query cancelled by
+				 * timeout */
 				snprintf(t->reason_sqlstate,
-					 sizeof(t->reason_sqlstate), "57014");
+				         sizeof(t->reason_sqlstate), "57014");
 				t->reason_branch = i;
 				break;
 			}

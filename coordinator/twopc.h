@@ -17,12 +17,12 @@
 #define TWOPC_REASON_MAX 512
 
 enum twopc_state {
-	TWOPC_ACTIVE,	  /* open: statements run; nothing prepared yet */
+	TWOPC_ACTIVE,     /* open: statements run; nothing prepared yet */
 	TWOPC_PREPARING,  /* PREPARE sent to every branch; collecting votes */
-	TWOPC_LOGGING,	  /* all voted YES; COMMIT record queued, not durable */
+	TWOPC_LOGGING,    /* all voted YES; COMMIT record queued, not durable */
 	TWOPC_COMMITTING, /* COMMIT record durable; COMMIT sent until acked */
 	TWOPC_COMMITTED,  /* every branch acked; END record appended */
-	TWOPC_ABORTED,	  /* decided abort; ROLLBACK sent; nothing logged */
+	TWOPC_ABORTED,    /* decided abort; ROLLBACK sent; nothing logged */
 };
 
 enum twopc_vote {
@@ -33,11 +33,11 @@ enum twopc_vote {
 };
 
 struct twopc_branch {
-	size_t peer;		/* index of the participant */
+	size_t peer; /* index of the participant */
 	enum twopc_vote vote;
-	bool acked;		/* COMMIT acknowledged */
-	uint64_t next_send_ms;	/* when to resend COMMIT */
-	uint32_t backoff_ms;	/* current resend interval */
+	bool acked;            /* COMMIT acknowledged */
+	uint64_t next_send_ms; /* when to resend COMMIT */
+	uint32_t backoff_ms;   /* current resend interval */
 };
 
 struct twopc;
@@ -57,8 +57,8 @@ struct twopc_io {
 struct twopc_timing {
 	uint32_t vote_timeout_ms; /* PREPARING longer than this: abort */
 	uint32_t commit_wait_ms;  /* reply COMMITTED without all acks after */
-	uint32_t retry_min_ms;	  /* first COMMIT resend interval */
-	uint32_t retry_max_ms;	  /* resend interval cap */
+	uint32_t retry_min_ms;    /* first COMMIT resend interval */
+	uint32_t retry_max_ms;    /* resend interval cap */
 };
 
 struct twopc {
@@ -70,7 +70,7 @@ struct twopc {
 	struct twopc_timing timing;
 	uint64_t vote_deadline_ms;
 	uint64_t logged_ms; /* when the COMMIT record became durable */
-	bool replied;	    /* reply() has been called */
+	bool replied;       /* reply() has been called */
 	/* Why it aborted, for the client: "bank2 voted NO: 23514 ...". */
 	char reason[TWOPC_REASON_MAX];
 	char reason_sqlstate[6];
@@ -79,19 +79,19 @@ struct twopc {
 
 /* Set up in ACTIVE over branches (owned by the caller). */
 void twopc_init(struct twopc *t, struct twopc_branch *branches, size_t n,
-		const struct twopc_io *io, void *io_ctx,
-		const struct twopc_timing *timing);
+                const struct twopc_io *io, void *io_ctx,
+                const struct twopc_timing *timing);
 
 /* ACTIVE -> PREPARING: PREPARE to every branch. No branch: commit at once. */
 void twopc_start(struct twopc *t, uint64_t now);
 
 /* A branch's vote arrived. sqlstate/text describe a NO (may be NULL). */
 void twopc_vote(struct twopc *t, size_t branch, enum twopc_vote vote,
-		const char *sqlstate, const char *text, uint64_t now);
+                const char *sqlstate, const char *text, uint64_t now);
 
 /* A branch could not be asked (unreachable, timed out): a NO vote. */
 void twopc_vote_failed(struct twopc *t, size_t branch, const char *why,
-		       uint64_t now);
+                       uint64_t now);
 
 /* LOGGING -> COMMITTING: the COMMIT record is durable. */
 void twopc_logged(struct twopc *t, uint64_t now);

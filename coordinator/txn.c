@@ -19,7 +19,7 @@
 #include "internal.h"
 #include "log.h"
 
-#define TICK_MS	  10
+#define TICK_MS   10
 #define LINGER_MS 1000 /* a finished tx still answers duplicates this long */
 
 static const struct twopc_io tx_io;
@@ -33,9 +33,11 @@ tx_alloc(struct coordinator *co)
 		return NULL;
 	tx->branches = calloc(co->npeers, sizeof(*tx->branches));
 	tx->sql = calloc(co->npeers, sizeof(*tx->sql));
-	if (tx->branches == NULL || tx->sql == NULL) {
+	tx->peer_stmts = calloc(co->npeers, sizeof(*tx->peer_stmts));
+	if (tx->branches == NULL || tx->sql == NULL || tx->peer_stmts == NULL) {
 		free(tx->branches);
 		free(tx->sql);
+		free(tx->peer_stmts);
 		free(tx);
 		return NULL;
 	}
@@ -55,6 +57,7 @@ tx_free(struct tx *tx)
 		free(tx->sql[i].stmts);
 	}
 	pthread_mutex_destroy(&tx->mu);
+	free(tx->peer_stmts);
 	free(tx->sql);
 	free(tx->branches);
 	free(tx);
@@ -137,7 +140,7 @@ branch_name(struct tx *tx, size_t branch)
 
 static void
 branch_reply(void *arg, int rv, const struct wire_msg *m, const void *raw,
-	     size_t rawlen)
+             size_t rawlen)
 {
 	struct branch_call *bc = arg;
 	struct tx *tx = bc->tx;
@@ -150,31 +153,38 @@ branch_reply(void *arg, int rv, const struct wire_msg *m, const void *raw,
 	tx->outstanding--;
 	switch (bc->kind) {
 	case CALL_PREPARE:
-		if (rv != 0) {
-			snprintf(why, sizeof(why), "%s: %s",
-				 branch_name(tx, bc->branch), nng_strerror(rv));
+		if (rv == NNG_ETIMEDOUT) {
+			snprintf(why, sizeof(why),
+			         "vote timeout: %s did not answer within %ums",
+			         branch_name(tx, bc->branch),
+			         tx->co->cfg->vote_timeout_ms);
+			twopc_vote_failed(&tx->sm, bc->branch, why, now);
+		} else if (rv != 0) {
+			snprintf(why, sizeof(why), "no vote from %s: %s",
+			         branch_name(tx, bc->branch), nng_strerror(rv));
 			twopc_vote_failed(&tx->sm, bc->branch, why, now);
 		} else if (m->type == WIRE_VOTE) {
-			enum twopc_vote v = m->code == WIRE_VOTE_YES ? TWOPC_VOTE_YES
-					    : m->code == WIRE_VOTE_READONLY
-						? TWOPC_VOTE_READONLY
-						: TWOPC_VOTE_NO;
+			enum twopc_vote v = m->code == WIRE_VOTE_YES
+			                        ? TWOPC_VOTE_YES
+			                    : m->code == WIRE_VOTE_READONLY
+			                        ? TWOPC_VOTE_READONLY
+			                        : TWOPC_VOTE_NO;
 			char text[TWOPC_REASON_MAX];
 
 			snprintf(text, sizeof(text), "%s: %s",
-				 branch_name(tx, bc->branch),
-				 m->text != NULL ? m->text : "no reason");
+			         branch_name(tx, bc->branch),
+			         m->text != NULL ? m->text : "no reason");
 			xlog_debug("gid=%s %s voted %s", tx->gid,
-				   branch_name(tx, bc->branch),
-				   v == TWOPC_VOTE_YES	      ? "YES"
-				   : v == TWOPC_VOTE_READONLY ? "READ-ONLY"
-							      : "NO");
+			           branch_name(tx, bc->branch),
+			           v == TWOPC_VOTE_YES        ? "YES"
+			           : v == TWOPC_VOTE_READONLY ? "READ-ONLY"
+			                                      : "NO");
 			twopc_vote(&tx->sm, bc->branch, v, m->sqlstate, text,
-				   now);
+			           now);
 		} else {
 			snprintf(why, sizeof(why), "%s: %s",
-				 branch_name(tx, bc->branch),
-				 m->text != NULL ? m->text : "bad vote");
+			         branch_name(tx, bc->branch),
+			         m->text != NULL ? m->text : "bad vote");
 			twopc_vote_failed(&tx->sm, bc->branch, why, now);
 		}
 		break;
@@ -183,11 +193,11 @@ branch_reply(void *arg, int rv, const struct wire_msg *m, const void *raw,
 			twopc_ack(&tx->sm, bc->branch, now);
 		else
 			xlog_warn("gid=%s COMMIT to %s not acked (%s); will "
-				  "resend",
-				  tx->gid, branch_name(tx, bc->branch),
-				  rv != 0		? nng_strerror(rv)
-				  : m->text != NULL ? m->text
-						    : wire_type_name(m->type));
+			          "resend",
+			          tx->gid, branch_name(tx, bc->branch),
+			          rv != 0           ? nng_strerror(rv)
+			          : m->text != NULL ? m->text
+			                            : wire_type_name(m->type));
 		break;
 	case CALL_ROLLBACK:
 		break; /* presumed abort: acks are not needed */
@@ -199,7 +209,7 @@ branch_reply(void *arg, int rv, const struct wire_msg *m, const void *raw,
 /* Called with tx->mu held. */
 static void
 call_branch(struct tx *tx, size_t branch, enum call_kind kind,
-	    const struct wire_buf *req, uint32_t timeout_ms)
+            const struct wire_buf *req, uint32_t timeout_ms)
 {
 	struct branch_call *bc = malloc(sizeof(*bc));
 	struct peer *p = tx->co->peers[tx->branches[branch].peer];
@@ -210,17 +220,16 @@ call_branch(struct tx *tx, size_t branch, enum call_kind kind,
 		bc->branch = branch;
 		bc->kind = kind;
 		tx->outstanding++;
-		if ((rv = peer_call(p, req, timeout_ms, branch_reply, bc)) ==
-		    0)
+		if ((rv = peer_call(p, req, timeout_ms, branch_reply, bc)) == 0)
 			return;
 		tx->outstanding--;
 		free(bc);
 	}
 	xlog_warn("gid=%s cannot send a request to %s: %s", tx->gid,
-		  peer_name(p), nng_strerror(rv));
+	          peer_name(p), nng_strerror(rv));
 	if (kind == CALL_PREPARE)
 		twopc_vote_failed(&tx->sm, branch, nng_strerror(rv),
-				  clock_now_ms());
+		                  clock_now_ms());
 }
 
 static void
@@ -245,8 +254,8 @@ send_gid_only(struct tx *tx, size_t i, enum call_kind kind)
 {
 	struct wire_buf b;
 
-	wire_buf_init(&b, kind == CALL_COMMIT ? WIRE_BR_COMMIT
-					      : WIRE_BR_ROLLBACK);
+	wire_buf_init(&b,
+	              kind == CALL_COMMIT ? WIRE_BR_COMMIT : WIRE_BR_ROLLBACK);
 	wire_put_str(&b, WIRE_T_GID, tx->gid);
 	call_branch(tx, i, kind, &b, tx->co->cfg->request_timeout_ms);
 	wire_buf_free(&b);
@@ -303,7 +312,7 @@ io_log_commit(void *ctx, struct twopc *t)
 	if (dlog_commit(tx->co->dlog, tx->gid, names, n, tx_logged, tx) != 0)
 		/* Nothing is sent yet, so exiting keeps presumed abort true. */
 		xlog_fatal(1, "gid=%s cannot queue the COMMIT record; exiting",
-			   tx->gid);
+		           tx->gid);
 }
 
 static void
@@ -334,9 +343,9 @@ tx_reply_outcome(struct tx *tx)
 		wire_put_str(&b, WIRE_T_TEXT, tx->sm.reason);
 		if (tx->sm.reason_sqlstate[0] != '\0') {
 			wire_put_str(&b, WIRE_T_SQLSTATE,
-				     tx->sm.reason_sqlstate);
+			             tx->sm.reason_sqlstate);
 			wire_put_str(&b, WIRE_T_NAME,
-				     branch_name(tx, tx->sm.reason_branch));
+			             branch_name(tx, tx->sm.reason_branch));
 		}
 	}
 	FAILPOINT("coord.before_reply");
@@ -418,9 +427,9 @@ recover_one(void *arg, const char *gid, const char *const *names, size_t n)
 			/* Its branch stays prepared and its sweeper's
 			 * inquiry gets COMMIT from the open record. */
 			xlog_error("gid=%s participant %s is no longer "
-				   "configured; its branch cannot be committed "
-				   "from here",
-				   gid, names[i]);
+			           "configured; its branch cannot be committed "
+			           "from here",
+			           gid, names[i]);
 			continue;
 		}
 		tx_branch_for(tx, (size_t)(e - co->cfg->participants));
@@ -429,8 +438,8 @@ recover_one(void *arg, const char *gid, const char *const *names, size_t n)
 	hmap_put(&co->txs, &tx->node, tx->gid);
 	pthread_mutex_unlock(&co->mu);
 	pthread_mutex_lock(&tx->mu);
-	xlog_info("gid=%s recovered: resending COMMIT to %zu participants",
-		  gid, tx->sm.nbranches);
+	xlog_info("gid=%s recovered: resending COMMIT to %zu participants", gid,
+	          tx->sm.nbranches);
 	twopc_recover(&tx->sm, clock_now_ms());
 	pthread_mutex_unlock(&tx->mu);
 }
@@ -459,7 +468,7 @@ tick_one(struct hmap_node *n, void *arg)
 	if (tx->sm.state == TWOPC_ACTIVE && !tx->busy &&
 	    s->now >= tx->last_active_ms + co->cfg->idle_timeout_ms)
 		twopc_abort(&tx->sm, "idle timeout: no request from the client",
-			    s->now);
+		            s->now);
 	twopc_tick(&tx->sm, s->now);
 	if (twopc_done(&tx->sm) && tx->done_ms == 0)
 		tx->done_ms = s->now;
@@ -490,7 +499,7 @@ ticker_main(void *arg)
 		if (s.now >= last_compact + 1000) {
 			last_compact = s.now;
 			if (dlog_maybe_compact(co->dlog, co->cfg->compact_bytes,
-					       err, sizeof(err)) != 0)
+			                       err, sizeof(err)) != 0)
 				xlog_error("log compaction failed: %s", err);
 		}
 		nng_msleep(TICK_MS);

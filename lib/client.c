@@ -55,8 +55,8 @@ int
 xact_connect(const char *url, unsigned timeout_ms, xact_conn **out)
 {
 	xact_conn *c = calloc(1, sizeof(*c));
-	nng_duration t = timeout_ms != 0 ? (nng_duration)timeout_ms
-					 : DEFAULT_TIMEOUT_MS;
+	nng_duration t =
+	    timeout_ms != 0 ? (nng_duration)timeout_ms : DEFAULT_TIMEOUT_MS;
 	int rv;
 
 	*out = c;
@@ -67,7 +67,7 @@ xact_connect(const char *url, unsigned timeout_ms, xact_conn **out)
 	/* A lost reply is the caller's to handle (ask xact_status): a
 	 * resend could run a statement twice. */
 	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
-			  NNG_DURATION_INFINITE);
+	                  NNG_DURATION_INFINITE);
 	nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, t);
 	nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, t);
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
@@ -75,7 +75,7 @@ xact_connect(const char *url, unsigned timeout_ms, xact_conn **out)
 	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, WIRE_MAX_MSG + 1024);
 	if ((rv = nng_dial(c->sock, url, NULL, 0)) != 0)
 		return fail(c, "cannot connect to %s: %s", url,
-			    nng_strerror(rv));
+		            nng_strerror(rv));
 	return 0;
 }
 
@@ -109,7 +109,7 @@ call(xact_conn *c, struct wire_buf *b, nng_msg **msg, struct wire_msg *m)
 	}
 	if ((rv = nng_recvmsg(c->sock, msg, 0)) != 0)
 		return fail(c, "no answer from the coordinator: %s",
-			    nng_strerror(rv));
+		            nng_strerror(rv));
 	if (net_decode(*msg, m, err, sizeof(err)) != 0) {
 		nng_msg_free(*msg);
 		return fail(c, "bad answer from the coordinator: %s", err);
@@ -126,7 +126,7 @@ call(xact_conn *c, struct wire_buf *b, nng_msg **msg, struct wire_msg *m)
 /* Read an OUTCOME reply into *out, with the abort reason in c->err. */
 static int
 take_outcome(xact_conn *c, nng_msg *msg, struct wire_msg *m, char *gid_out,
-	     xact_outcome *out)
+             xact_outcome *out)
 {
 	const char *name = wire_first(m, WIRE_T_NAME);
 	int rc = 0;
@@ -183,8 +183,7 @@ xact_tx_gid(const xact_tx *tx)
 }
 
 static int
-make_result(xact_conn *c, nng_msg *msg, struct wire_msg *m,
-	    xact_result **out)
+make_result(xact_conn *c, nng_msg *msg, struct wire_msg *m, xact_result **out)
 {
 	xact_result *r = calloc(1, sizeof(*r));
 	size_t nvalues = 0;
@@ -217,7 +216,7 @@ nomem:
 
 int
 xact_exec(xact_tx *tx, const char *participant, const char *sql,
-	  xact_result **out)
+          xact_result **out)
 {
 	struct wire_buf b;
 	struct wire_msg m;
@@ -289,7 +288,7 @@ xact_status(xact_conn *c, const char *gid, xact_outcome *out)
 
 int
 xact_submit(xact_conn *c, const struct xact_branch *branches, size_t n,
-	    char *gid_out, xact_outcome *out)
+            char *gid_out, xact_outcome *out)
 {
 	struct wire_buf b;
 	struct wire_msg m;
@@ -302,7 +301,7 @@ xact_submit(xact_conn *c, const struct xact_branch *branches, size_t n,
 		if (branches[i].nsql == 0) {
 			wire_buf_free(&b);
 			return fail(c, "submit: branch %s has no statements",
-				    branches[i].participant);
+			            branches[i].participant);
 		}
 		wire_put_str(&b, WIRE_T_NAME, branches[i].participant);
 		for (size_t j = 0; j < branches[i].nsql; j++)

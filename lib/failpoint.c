@@ -9,7 +9,7 @@
 
 #include "log.h"
 
-#define FP_MAX	    64
+#define FP_MAX      64
 #define FP_NAME_MAX 64
 
 struct fp_point {
@@ -41,7 +41,8 @@ parse_action(const char *s, struct fp_point *p, char *err, size_t errlen)
 	if (star != NULL) {
 		count = strtol(s, &end, 10);
 		if (end != star || count <= 0)
-			return fail(err, errlen, s, "count must be N* with N > 0");
+			return fail(err, errlen, s,
+			            "count must be N* with N > 0");
 		s = star + 1;
 	}
 	atomic_store(&p->remaining, count);
@@ -60,13 +61,13 @@ parse_action(const char *s, struct fp_point *p, char *err, size_t errlen)
 		if (end == s + 6 || strcmp(end, ")") != 0 || ms < 0 ||
 		    ms > 3600000)
 			return fail(err, errlen, s,
-				    "delay takes milliseconds: delay(250)");
+			            "delay takes milliseconds: delay(250)");
 		p->action = FP_DELAY;
 		p->delay_ms = (unsigned)ms;
 	} else
 		return fail(err, errlen, s,
-			    "unknown action (crash, drop, dup, error, "
-			    "delay(ms), off)");
+		            "unknown action (crash, drop, dup, error, "
+		            "delay(ms), off)");
 	return 0;
 }
 
@@ -130,7 +131,7 @@ take_hit(struct fp_point *p)
 		if (left == 0)
 			return false;
 		if (atomic_compare_exchange_weak(&p->remaining, &left,
-						 left - 1))
+		                                 left - 1))
 			return true;
 	}
 	return true;
@@ -155,7 +156,7 @@ fp_hit(const char *name)
 			    .tv_sec = p->delay_ms / 1000,
 			    .tv_nsec = (long)(p->delay_ms % 1000) * 1000000L};
 			xlog_warn("failpoint %s: delay %ums", name,
-				  p->delay_ms);
+			          p->delay_ms);
 			while (nanosleep(&ts, &ts) != 0)
 				;
 			return FP_NONE;
@@ -164,9 +165,9 @@ fp_hit(const char *name)
 		case FP_DUP:
 		case FP_ERROR:
 			xlog_warn("failpoint %s: %s", name,
-				  p->action == FP_DROP  ? "drop"
-				  : p->action == FP_DUP ? "dup"
-							: "error");
+			          p->action == FP_DROP  ? "drop"
+			          : p->action == FP_DUP ? "dup"
+			                                : "error");
 			return p->action;
 		case FP_NONE:
 			return FP_NONE;

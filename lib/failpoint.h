@@ -9,7 +9,8 @@
  *   spec    := point (';' point)*
  *   point   := name '=' [count '*'] action
  *   action  := 'crash' | 'drop' | 'dup' | 'error' | 'delay(' ms ')' | 'off'
- *   count   := the point fires on its first count hits only (default: every hit)
+ *   count   := the point fires on its first count hits only (default: every
+ * hit)
  *
  * A point that is not named in the variable costs one load and one branch.
  * docs/failpoints.md lists every point and what it means.
@@ -24,7 +25,7 @@ enum fp_action {
 	FP_NONE,  /* not armed, or its count is used up: carry on */
 	FP_CRASH, /* never returned: the process _exit()s on the spot */
 	FP_DROP,  /* the caller drops the message it was about to send/handle */
-	FP_DUP,	  /* the caller sends/handles the message twice */
+	FP_DUP,   /* the caller sends/handles the message twice */
 	FP_ERROR, /* the caller behaves as if the operation failed */
 	FP_DELAY, /* never returned: fp_hit() sleeps, then returns FP_NONE */
 };

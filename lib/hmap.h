@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #define container_of(ptr, type, member)                                        \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 struct hmap_node {
 	struct hmap_node *next;
@@ -44,6 +44,6 @@ struct hmap_node *hmap_remove(struct hmap *m, const char *key);
  * table. A non-zero return stops the walk.
  */
 void hmap_foreach(struct hmap *m, int (*fn)(struct hmap_node *, void *),
-		  void *arg);
+                  void *arg);
 
 #endif

@@ -51,11 +51,11 @@ vlog(enum xlog_level level, const char *fmt, va_list ap)
 	gmtime_r(&tv.tv_sec, &tm);
 	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
 	k = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s %s ",
-		     (long)(tv.tv_usec / 1000), component, level_names[level]);
+	             (long)(tv.tv_usec / 1000), component, level_names[level]);
 	n += (size_t)k;
 	k = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 	n = (k < 0 || (size_t)k >= sizeof(line) - n) ? sizeof(line) - 2
-						     : n + (size_t)k;
+	                                             : n + (size_t)k;
 	line[n++] = '\n';
 	/* One write per line: lines of concurrent threads never interleave. */
 	ssize_t rc = write(STDERR_FILENO, line, n);

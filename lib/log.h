@@ -26,8 +26,8 @@ void xlog(enum xlog_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 #define xlog_debug(...) xlog(XLOG_DEBUG, __VA_ARGS__)
-#define xlog_info(...)	xlog(XLOG_INFO, __VA_ARGS__)
-#define xlog_warn(...)	xlog(XLOG_WARN, __VA_ARGS__)
+#define xlog_info(...)  xlog(XLOG_INFO, __VA_ARGS__)
+#define xlog_warn(...)  xlog(XLOG_WARN, __VA_ARGS__)
 #define xlog_error(...) xlog(XLOG_ERROR, __VA_ARGS__)
 
 /* Log at ERROR and terminate the process at once with _exit(code). */

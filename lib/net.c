@@ -31,7 +31,7 @@ set_common(nng_socket s)
 
 	/* Above WIRE_MAX_MSG a frame is refused by NNG before we see it. */
 	if ((rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ,
-				      WIRE_MAX_MSG + 1024)) != 0)
+	                              WIRE_MAX_MSG + 1024)) != 0)
 		return rv;
 	if ((rv = nng_socket_set_ms(s, NNG_OPT_RECONNMINT, 50)) != 0)
 		return rv;
@@ -67,7 +67,7 @@ net_dial_req(const char *url, nng_socket *out, char *err, size_t errlen)
 	}
 	if ((rv = set_common(*out)) != 0 ||
 	    (rv = nng_socket_set_ms(*out, NNG_OPT_REQ_RESENDTIME,
-				    NNG_DURATION_INFINITE)) != 0 ||
+	                            NNG_DURATION_INFINITE)) != 0 ||
 	    (rv = nng_dial(*out, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
 		snprintf(err, errlen, "dial %s: %s", url, nng_strerror(rv));
 		nng_close(*out);

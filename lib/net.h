@@ -22,8 +22,7 @@ int net_decode(nng_msg *msg, struct wire_msg *m, char *err, size_t errlen);
  * Open a REP socket listening on url. Returns 0, or -1 with a one-line
  * reason ("listen tcp://127.0.0.1:7600: Address in use").
  */
-int net_listen_rep(const char *url, nng_socket *out, char *err,
-		   size_t errlen);
+int net_listen_rep(const char *url, nng_socket *out, char *err, size_t errlen);
 
 /*
  * Open a REQ socket dialing url in the background (the peer may be down;

@@ -5,9 +5,9 @@
  *   (new) ---------------------------------> ACTIVE  (local tx on a connection)
  *     |                                        |  PREPARE TRANSACTION ok
  *     | ROLLBACK first: tombstone              v
- *     |                                     PREPARED ----- COMMIT ----> COMMITTED
- *     v                                        |
- *   ABORTED <----- error, NO vote, ROLLBACK ---+     (read-only: ACTIVE -> COMMITTED)
+ *     |                                     PREPARED ----- COMMIT ---->
+ * COMMITTED v                                        | ABORTED <----- error, NO
+ * vote, ROLLBACK ---+     (read-only: ACTIVE -> COMMITTED)
  *
  * Rules:
  *  R1 Before voting YES the branch may abort on its own (SQL error, idle
@@ -66,7 +66,7 @@ struct branch {
 	PGconn *conn; /* BR_ACTIVE with a local transaction open */
 	uint64_t last_seq;
 	struct wire_buf last_reply; /* the reply to last_seq (R2) */
-	bool failed;		    /* a statement failed: vote NO */
+	bool failed;                /* a statement failed: vote NO */
 	struct pg_err fail;
 	/* The running statement's cancel handle, for R4. */
 	pthread_mutex_t cancel_mu;
@@ -99,7 +99,7 @@ state_name(enum branch_state s)
 
 int
 branches_open(struct pg_pool *work, struct pg_pool *resolve,
-	      const struct branch_limits *limits, struct branches **out)
+              const struct branch_limits *limits, struct branches **out)
 {
 	struct branches *bs = calloc(1, sizeof(*bs));
 
@@ -199,7 +199,7 @@ close_local(struct branches *bs, struct branch *b, const char *how)
 		return;
 	if (pg_command(b->conn, how, &e) != 0)
 		xlog_warn("gid=%s %s failed: %s %s", b->gid, how, e.sqlstate,
-			  e.message);
+		          e.message);
 	pg_release(bs->work, b->conn);
 	set_conn(b, NULL);
 }
@@ -207,7 +207,7 @@ close_local(struct branches *bs, struct branch *b, const char *how)
 /* Run "COMMIT PREPARED" or "ROLLBACK PREPARED" on a resolve connection. */
 static int
 finish_prepared(struct branches *bs, const char *gid, bool commit,
-		struct pg_err *e)
+                struct pg_err *e)
 {
 	char sql[GID_MAX + 32];
 	PGconn *c;
@@ -217,7 +217,7 @@ finish_prepared(struct branches *bs, const char *gid, bool commit,
 	if ((c = pg_acquire(bs->resolve, bs->lim.acquire_wait_ms, e)) == NULL)
 		return -1;
 	snprintf(sql, sizeof(sql), "%s PREPARED '%s'",
-		 commit ? "COMMIT" : "ROLLBACK", gid);
+	         commit ? "COMMIT" : "ROLLBACK", gid);
 	rc = pg_command(c, sql, e);
 	pg_release(bs->resolve, c);
 	if (rc != 0 && strcmp(e->sqlstate, "42704") == 0)
@@ -236,18 +236,18 @@ abort_locked(struct branches *bs, struct branch *b)
 		if (b->conn != NULL)
 			close_local(bs, b, "ROLLBACK");
 		else if (b->last_seq == 0 &&
-			 finish_prepared(bs, b->gid, false, &e) != 0)
+		         finish_prepared(bs, b->gid, false, &e) != 0)
 			/* Unknown here but maybe prepared in a past life:
 			 * the sweeper will find it if this failed. */
 			xlog_warn("gid=%s ROLLBACK PREPARED failed: %s %s",
-				  b->gid, e.sqlstate, e.message);
+			          b->gid, e.sqlstate, e.message);
 		b->state = BR_ABORTED;
 		break;
 	case BR_PREPARED:
 		if (finish_prepared(bs, b->gid, false, &e) != 0) {
 			xlog_warn("gid=%s ROLLBACK PREPARED failed: %s %s; the "
-				  "sweeper will retry",
-				  b->gid, e.sqlstate, e.message);
+			          "sweeper will retry",
+			          b->gid, e.sqlstate, e.message);
 			return;
 		}
 		b->state = BR_ABORTED;
@@ -255,8 +255,8 @@ abort_locked(struct branches *bs, struct branch *b)
 	case BR_COMMITTED:
 		if (!b->readonly)
 			xlog_error("gid=%s ROLLBACK for a committed branch "
-				   "refused",
-				   b->gid);
+			           "refused",
+			           b->gid);
 		break;
 	case BR_ABORTED:
 		break;
@@ -294,7 +294,7 @@ reply_sql_error(struct wire_buf *r, const struct pg_err *e)
 
 static void
 reply_vote(struct wire_buf *r, const char *gid, enum wire_vote v,
-	   const struct pg_err *e)
+           const struct pg_err *e)
 {
 	wire_buf_init(r, WIRE_VOTE);
 	wire_put_str(r, WIRE_T_GID, gid);
@@ -342,7 +342,7 @@ encode_result(struct wire_buf *r, PGresult *res, uint64_t limit)
 				wire_put_null(r);
 			else
 				wire_put_str(r, WIRE_T_CELL,
-					     PQgetvalue(res, row, c));
+				             PQgetvalue(res, row, c));
 		}
 		if (r->len > limit || r->failed)
 			return false;
@@ -383,15 +383,15 @@ fail_branch(struct branch *b, const struct pg_err *e)
 /* Run one client statement in the branch. */
 static void
 run_statement(struct branches *bs, struct branch *b, const char *sql,
-	      struct wire_buf *reply)
+              struct wire_buf *reply)
 {
 	struct pg_err e;
 	PGresult *res;
 
 	if (pg_is_txn_control(sql)) {
 		pg_err_set(&e, "0A000",
-			   "transaction control is not allowed in a branch: "
-			   "the coordinator commits and rolls back");
+		           "transaction control is not allowed in a branch: "
+		           "the coordinator commits and rolls back");
 		reply_sql_error(reply, &e);
 		return;
 	}
@@ -408,8 +408,8 @@ run_statement(struct branches *bs, struct branch *b, const char *sql,
 	if (!encode_result(reply, res, bs->lim.max_result_bytes)) {
 		wire_buf_free(reply);
 		pg_err_set(&e, "54000",
-			   "result larger than %llu bytes; select fewer rows",
-			   (unsigned long long)bs->lim.max_result_bytes);
+		           "result larger than %llu bytes; select fewer rows",
+		           (unsigned long long)bs->lim.max_result_bytes);
 		/* It ran, but the client is told it failed: never commit it. */
 		fail_branch(b, &e);
 		reply_sql_error(reply, &e);
@@ -443,7 +443,7 @@ copy_reply(struct wire_buf *dst, const struct wire_buf *src)
 
 void
 branch_exec(struct branches *bs, const struct wire_msg *m,
-	    struct wire_buf *reply)
+            struct wire_buf *reply)
 {
 	struct branch *b = branch_get(bs, m->gid, true);
 
@@ -453,8 +453,8 @@ branch_exec(struct branches *bs, const struct wire_msg *m,
 	}
 	branch_lock(b);
 	if (b->state != BR_ACTIVE)
-		reply_error(reply, WIRE_E_NOT_ACTIVE, "branch %s is %s",
-			    b->gid, state_name(b->state));
+		reply_error(reply, WIRE_E_NOT_ACTIVE, "branch %s is %s", b->gid,
+		            state_name(b->state));
 	else if (m->seq == b->last_seq && b->last_reply.data != NULL)
 		copy_reply(reply, &b->last_reply); /* R2: a resend */
 	else if (m->seq != b->last_seq + 1) {
@@ -463,13 +463,13 @@ branch_exec(struct branches *bs, const struct wire_msg *m,
 			 * that ended, and died with its connection. */
 			b->state = BR_ABORTED;
 			reply_error(reply, WIRE_E_NOT_ACTIVE,
-				    "branch %s lost its earlier statements "
-				    "(participant restarted)",
-				    b->gid);
+			            "branch %s lost its earlier statements "
+			            "(participant restarted)",
+			            b->gid);
 		} else
 			reply_error(reply, WIRE_E_BAD_REQUEST,
-				    "branch %s: statement out of order",
-				    b->gid);
+			            "branch %s: statement out of order",
+			            b->gid);
 	} else {
 		run_statement(bs, b, wire_first(m, WIRE_T_SQL), reply);
 		cache_reply(b, m->seq, reply);
@@ -490,9 +490,9 @@ is_prepared(struct branches *bs, const char *gid, struct pg_err *e)
 	if ((c = pg_acquire(bs->resolve, bs->lim.acquire_wait_ms, e)) == NULL)
 		return -1;
 	r = PQexecParams(c,
-			 "SELECT 1 FROM pg_prepared_xacts WHERE gid = $1 AND "
-			 "database = current_database()",
-			 1, NULL, params, NULL, NULL, 0);
+	                 "SELECT 1 FROM pg_prepared_xacts WHERE gid = $1 AND "
+	                 "database = current_database()",
+	                 1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		pg_err_set(e, "08006", "%s", PQerrorMessage(c));
 		found = -1;
@@ -506,7 +506,7 @@ is_prepared(struct branches *bs, const char *gid, struct pg_err *e)
 /* PREPARE of an ACTIVE branch: statements, read-only test, PREPARE. */
 static enum wire_vote
 prepare_active(struct branches *bs, struct branch *b, const struct wire_msg *m,
-	       struct pg_err *e)
+               struct pg_err *e)
 {
 	char sql[GID_MAX + 32];
 	PGresult *r;
@@ -517,8 +517,8 @@ prepare_active(struct branches *bs, struct branch *b, const struct wire_msg *m,
 
 		if (pg_is_txn_control(m->items[i].str)) {
 			pg_err_set(e, "0A000",
-				   "transaction control is not allowed in a "
-				   "branch");
+			           "transaction control is not allowed in a "
+			           "branch");
 			fail_branch(b, e);
 			break;
 		}
@@ -540,7 +540,7 @@ prepare_active(struct branches *bs, struct branch *b, const struct wire_msg *m,
 	/* Wrote nothing: commit now and leave phase 2 (read-only vote). */
 	r = PQexec(b->conn, "SELECT pg_current_xact_id_if_assigned() IS NULL");
 	readonly = PQresultStatus(r) == PGRES_TUPLES_OK &&
-		   PQgetvalue(r, 0, 0)[0] == 't';
+	           PQgetvalue(r, 0, 0)[0] == 't';
 	PQclear(r);
 	if (readonly) {
 		close_local(bs, b, "COMMIT");
@@ -570,7 +570,7 @@ prepare_active(struct branches *bs, struct branch *b, const struct wire_msg *m,
 
 void
 branch_prepare(struct branches *bs, const struct wire_msg *m,
-	       struct wire_buf *reply)
+               struct wire_buf *reply)
 {
 	struct branch *b = branch_get(bs, m->gid, true);
 	enum wire_vote v = WIRE_VOTE_NO;
@@ -607,9 +607,9 @@ branch_prepare(struct branches *bs, const struct wire_msg *m,
 			}
 			if (found == 0) {
 				pg_err_set(&e, "40P01",
-					   "branch %s is unknown here "
-					   "(participant restarted?)",
-					   b->gid);
+				           "branch %s is unknown here "
+				           "(participant restarted?)",
+				           b->gid);
 				b->state = BR_ABORTED;
 			}
 			break;
@@ -618,9 +618,9 @@ branch_prepare(struct branches *bs, const struct wire_msg *m,
 		break;
 	}
 	xlog_debug("gid=%s vote %s", b->gid,
-		   v == WIRE_VOTE_YES	       ? "YES"
-		   : v == WIRE_VOTE_READONLY ? "READ-ONLY"
-					     : "NO");
+	           v == WIRE_VOTE_YES        ? "YES"
+	           : v == WIRE_VOTE_READONLY ? "READ-ONLY"
+	                                     : "NO");
 	reply_vote(reply, b->gid, v, &e);
 	branch_unlock(bs, b);
 	branch_put(bs, b);
@@ -637,22 +637,22 @@ branch_commit(struct branches *bs, const char *gid, struct wire_buf *reply)
 	if (b != NULL && b->state == BR_COMMITTED) {
 		reply_ack(reply, gid);
 	} else if (b != NULL &&
-		   (b->state == BR_ACTIVE || b->state == BR_ABORTED)) {
+	           (b->state == BR_ACTIVE || b->state == BR_ABORTED)) {
 		/* The coordinator commits only after a YES: this is a bug
 		 * somewhere, and committing could break atomicity. */
 		xlog_error("gid=%s COMMIT for a branch that is %s: refused",
-			   gid, state_name(b->state));
+		           gid, state_name(b->state));
 		reply_error(reply, WIRE_E_BAD_REQUEST,
-			    "branch %s is %s: cannot commit", gid,
-			    state_name(b->state));
+		            "branch %s is %s: cannot commit", gid,
+		            state_name(b->state));
 	} else {
 		FAILPOINT("participant.before_commit");
 		if (finish_prepared(bs, gid, true, &e) != 0) {
 			xlog_warn("gid=%s COMMIT PREPARED failed: %s %s", gid,
-				  e.sqlstate, e.message);
+			          e.sqlstate, e.message);
 			reply_error(reply, WIRE_E_UNAVAILABLE,
-				    "COMMIT PREPARED failed: %s %s",
-				    e.sqlstate, e.message);
+			            "COMMIT PREPARED failed: %s %s", e.sqlstate,
+			            e.message);
 		} else {
 			if (b != NULL)
 				b->state = BR_COMMITTED;
@@ -734,8 +734,8 @@ branch_resolve(struct branches *bs, const char *gid, bool commit)
 		rc = b->state == BR_ABORTED ? 0 : -1;
 	} else if (finish_prepared(bs, gid, commit, &e) != 0) {
 		xlog_warn("gid=%s %s PREPARED failed: %s %s", gid,
-			  commit ? "COMMIT" : "ROLLBACK", e.sqlstate,
-			  e.message);
+		          commit ? "COMMIT" : "ROLLBACK", e.sqlstate,
+		          e.message);
 		rc = -1;
 	} else if (b != NULL)
 		b->state = BR_COMMITTED;
@@ -795,7 +795,7 @@ branch_reap(struct branches *bs, uint64_t now_ms)
 		branch_lock(b);
 		if (b->state == BR_ACTIVE) {
 			xlog_info("gid=%s rolled back: idle for %ums", b->gid,
-				  bs->lim.idle_timeout_ms);
+			          bs->lim.idle_timeout_ms);
 			close_local(bs, b, "ROLLBACK");
 			b->state = BR_ABORTED;
 		}

@@ -19,8 +19,9 @@ struct branches;
 
 struct branch_limits {
 	uint32_t acquire_wait_ms; /* wait for a free connection */
-	uint32_t idle_timeout_ms; /* an open branch with no request: rolled back */
-	uint32_t tombstone_ms;	  /* finished branches remembered this long */
+	uint32_t
+	    idle_timeout_ms;   /* an open branch with no request: rolled back */
+	uint32_t tombstone_ms; /* finished branches remembered this long */
 	uint64_t max_result_bytes; /* a larger result is refused */
 };
 
@@ -30,18 +31,18 @@ struct branch_limits {
  * waits behind branches that wait for its locks.
  */
 int branches_open(struct pg_pool *work, struct pg_pool *resolve,
-		  const struct branch_limits *limits, struct branches **out);
+                  const struct branch_limits *limits, struct branches **out);
 void branches_close(struct branches *bs);
 
 /* Handle one request; the reply is encoded into reply (initialised here). */
 void branch_exec(struct branches *bs, const struct wire_msg *m,
-		 struct wire_buf *reply);
+                 struct wire_buf *reply);
 void branch_prepare(struct branches *bs, const struct wire_msg *m,
-		    struct wire_buf *reply);
+                    struct wire_buf *reply);
 void branch_commit(struct branches *bs, const char *gid,
-		   struct wire_buf *reply);
+                   struct wire_buf *reply);
 void branch_rollback(struct branches *bs, const char *gid,
-		     struct wire_buf *reply);
+                     struct wire_buf *reply);
 
 /* True when the gid is open or being handled here right now. */
 bool branch_is_live(struct branches *bs, const char *gid);

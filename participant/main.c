@@ -1,91 +1,54 @@
-/*
- * xact-participant: parse flags, load the config, start, wait for a signal.
- */
-#include <getopt.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
+/* xact-participant: wiring only; the service is in participant.c. */
 #include "config.h"
+#include "daemon.h"
 #include "participant.h"
-#include "failpoint.h"
-#include "log.h"
+
+static int
+load(const char *path, void *cfg, char *err, size_t errlen)
+{
+	return cfg_load_part(path, cfg, err, errlen);
+}
+
+static enum xlog_level
+log_level(const void *cfg)
+{
+	return ((const struct part_config *)cfg)->log_level;
+}
+
+static int
+start(const void *cfg, void **service, char *err, size_t errlen)
+{
+	return participant_start(cfg, (struct participant **)service, err,
+	                         errlen);
+}
 
 static void
-usage(FILE *f)
+stop(void *service)
 {
-	fprintf(f, "usage: xact-participant --config FILE [--check-config]\n"
-		   "  -c, --config FILE   YAML configuration (see "
-		   "config/participant-bank1.yaml)\n"
-		   "      --check-config  validate FILE and exit\n");
+	participant_stop(service);
+}
+
+static void
+free_cfg(void *cfg)
+{
+	cfg_free_part(cfg);
 }
 
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"check-config", no_argument, NULL, 'k'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	const char *path = NULL;
 	struct part_config cfg = {0};
-	struct participant *p;
-	bool check = false;
-	char err[512];
-	sigset_t sigs;
-	int c, sig;
+	const struct daemon_ops ops = {
+	    .program = "xact-participant",
+	    .component = "participant",
+	    .example = "config/participant-bank1.yaml",
+	    .cfg = &cfg,
+	    .load = load,
+	    .log_level = log_level,
+	    .start = start,
+	    .stop = stop,
+	    .free_cfg = free_cfg,
+	};
 
-	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'k':
-			check = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (path == NULL || optind != argc) {
-		usage(stderr);
-		return 2;
-	}
-	if (cfg_load_part(path, &cfg, err, sizeof(err)) != 0) {
-		fprintf(stderr, "xact-participant: %s\n", err);
-		return 2;
-	}
-	if (check) {
-		printf("%s: ok\n", path);
-		cfg_free_part(&cfg);
-		return 0;
-	}
-	xlog_init("participant", cfg.log_level);
-	if (fp_init(err, sizeof(err)) != 0) {
-		fprintf(stderr, "xact-participant: %s\n", err);
-		return 2;
-	}
-	/* Signals are taken by sigwait below, not by a handler. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	if (participant_start(&cfg, &p, err, sizeof(err)) != 0) {
-		fprintf(stderr, "xact-participant: %s\n", err);
-		cfg_free_part(&cfg);
-		return 1;
-	}
-	sigwait(&sigs, &sig);
-	xlog_info("%s: stopping", strsignal(sig));
-	participant_stop(p);
-	cfg_free_part(&cfg);
-	return 0;
+	return daemon_main(argc, argv, &ops);
 }

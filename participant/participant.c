@@ -184,7 +184,7 @@ handle(struct participant *p, const struct wire_msg *m, struct wire_buf *r)
 	case WIRE_ACK:
 	case WIRE_ERROR:
 		net_error_buf(r, WIRE_E_BAD_REQUEST,
-			      "not a request to a participant");
+		              "not a request to a participant");
 		break;
 	}
 }
@@ -239,7 +239,7 @@ dispatch(struct pctx *pc)
 	    (pc->m.gid != NULL && !gid_parse(pc->m.gid, NULL))) {
 		if (pc->m.gid != NULL) {
 			snprintf(err, sizeof(err), "not a gid: \"%.64s\"",
-				 pc->m.gid);
+			         pc->m.gid);
 			wire_msg_free(&pc->m);
 		}
 		atomic_fetch_add(&p->bad_requests, 1);
@@ -297,7 +297,7 @@ queue_start(struct queue *q, struct participant *p, size_t nthreads)
 		return -1;
 	for (; q->nthreads < nthreads; q->nthreads++)
 		if (pthread_create(&q->threads[q->nthreads], NULL, worker_main,
-				   q) != 0)
+		                   q) != 0)
 			return -1;
 	return 0;
 }
@@ -350,7 +350,7 @@ open_contexts(struct participant *p, char *err, size_t errlen)
 
 int
 participant_start(const struct part_config *cfg, struct participant **out,
-		  char *err, size_t errlen)
+                  char *err, size_t errlen)
 {
 	struct participant *p = calloc(1, sizeof(*p));
 	size_t nresolve = cfg->pool_size / 2 > 2 ? cfg->pool_size / 2 : 2;
@@ -367,13 +367,13 @@ participant_start(const struct part_config *cfg, struct participant **out,
 	}
 	p->cfg = cfg;
 	if (pg_pool_open(cfg->database, cfg->pool_size,
-			 cfg->statement_timeout_ms, &p->work_pool, err,
-			 errlen) != 0 ||
+	                 cfg->statement_timeout_ms, &p->work_pool, err,
+	                 errlen) != 0 ||
 	    pg_pool_open(cfg->database, nresolve, cfg->statement_timeout_ms,
-			 &p->resolve_pool, err, errlen) != 0)
+	                 &p->resolve_pool, err, errlen) != 0)
 		goto fail;
-	if (branches_open(p->work_pool, p->resolve_pool, &lim,
-			  &p->branches) != 0) {
+	if (branches_open(p->work_pool, p->resolve_pool, &lim, &p->branches) !=
+	    0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -390,10 +390,10 @@ participant_start(const struct part_config *cfg, struct participant **out,
 	if (open_contexts(p, err, errlen) != 0)
 		goto fail;
 	if (sweeper_start(cfg, p->branches, p->resolve_pool, &p->sweeper, err,
-			  errlen) != 0)
+	                  errlen) != 0)
 		goto fail;
 	xlog_info("%s listening on %s (pool %u + %zu)", cfg->name, cfg->listen,
-		  cfg->pool_size, nresolve);
+	          cfg->pool_size, nresolve);
 	*out = p;
 	return 0;
 fail:
@@ -419,7 +419,7 @@ participant_stop(struct participant *p)
 	pg_pool_close(p->work_pool);
 	pg_pool_close(p->resolve_pool);
 	xlog_info("stopped (%llu bad requests)",
-		  (unsigned long long)atomic_load(&p->bad_requests));
+	          (unsigned long long)atomic_load(&p->bad_requests));
 	free(p->ctxs);
 	free(p);
 }

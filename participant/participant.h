@@ -13,8 +13,8 @@
 struct participant;
 
 /* Returns 0, or -1 with a one-line reason (bad conninfo, port in use...). */
-int participant_start(const struct part_config *cfg,
-		      struct participant **out, char *err, size_t errlen);
+int participant_start(const struct part_config *cfg, struct participant **out,
+                      char *err, size_t errlen);
 
 /* Stop serving; open branches die with their connections (rolled back);
  * prepared ones stay for the next start's sweeper. */

@@ -49,11 +49,10 @@ set_from_conn(struct pg_err *e, PGconn *c, const char *sqlstate)
 static void
 set_from_result(struct pg_err *e, PGconn *c, PGresult *r)
 {
-	const char *st = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE)
-				   : NULL;
-	const char *msg = r != NULL ? PQresultErrorField(
-					  r, PG_DIAG_MESSAGE_PRIMARY)
-				    : NULL;
+	const char *st =
+	    r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg =
+	    r != NULL ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 
 	if (PQstatus(c) != CONNECTION_OK)
 		st = "08006"; /* the connection itself is gone */
@@ -65,7 +64,7 @@ set_from_result(struct pg_err *e, PGconn *c, PGresult *r)
 
 int
 pg_pool_open(const char *conninfo, size_t size, uint32_t statement_timeout_ms,
-	     struct pg_pool **out, char *err, size_t errlen)
+             struct pg_pool **out, char *err, size_t errlen)
 {
 	PQconninfoOption *opts;
 	struct pg_pool *p;
@@ -73,7 +72,7 @@ pg_pool_open(const char *conninfo, size_t size, uint32_t statement_timeout_ms,
 
 	if ((opts = PQconninfoParse(conninfo, &why)) == NULL) {
 		snprintf(err, errlen, "database: %s",
-			 why != NULL ? why : "out of memory");
+		         why != NULL ? why : "out of memory");
 		if (why != NULL) {
 			size_t n = strlen(err);
 			if (n > 0 && err[n - 1] == '\n')
@@ -126,7 +125,7 @@ connect_one(struct pg_pool *p, struct pg_err *e)
 		return NULL;
 	}
 	snprintf(sql, sizeof(sql), "SET statement_timeout = %u",
-		 p->statement_timeout_ms);
+	         p->statement_timeout_ms);
 	if (pg_command(c, sql, e) != 0) {
 		PQfinish(c);
 		return NULL;
@@ -158,8 +157,8 @@ pg_acquire(struct pg_pool *p, uint32_t wait_ms, struct pg_err *e)
 		if (pthread_cond_timedwait(&p->cv, &p->mu, &until) != 0) {
 			pthread_mutex_unlock(&p->mu);
 			pg_err_set(e, "53300",
-				   "all %zu database connections are in use",
-				   p->size);
+			           "all %zu database connections are in use",
+			           p->size);
 			return NULL;
 		}
 	}
@@ -183,7 +182,7 @@ void
 pg_release(struct pg_pool *p, PGconn *c)
 {
 	if (c != NULL && (PQstatus(c) != CONNECTION_OK ||
-			  PQtransactionStatus(c) != PQTRANS_IDLE)) {
+	                  PQtransactionStatus(c) != PQTRANS_IDLE)) {
 		PQfinish(c);
 		c = NULL;
 	}
@@ -243,8 +242,8 @@ pg_statement(PGconn *c, const char *sql, struct pg_err *e)
 		PQclear(r);
 		refuse_copy(c, st);
 		pg_err_set(e, "0A000",
-			   "COPY to or from the client is not supported in a "
-			   "branch; use INSERT or COPY with a server file");
+		           "COPY to or from the client is not supported in a "
+		           "branch; use INSERT or COPY with a server file");
 		return NULL;
 	case PGRES_BAD_RESPONSE:
 	case PGRES_NONFATAL_ERROR:
@@ -288,15 +287,15 @@ word_is(const char *s, const char *word)
 {
 	size_t n = strlen(word);
 
-	return strncasecmp(s, word, n) == 0 &&
-	       !isalnum((unsigned char)s[n]) && s[n] != '_';
+	return strncasecmp(s, word, n) == 0 && !isalnum((unsigned char)s[n]) &&
+	       s[n] != '_';
 }
 
 int
 pg_is_txn_control(const char *sql)
 {
-	static const char *const words[] = {"BEGIN", "START",	 "COMMIT",
-					    "END",   "ROLLBACK", "ABORT"};
+	static const char *const words[] = {"BEGIN", "START",    "COMMIT",
+	                                    "END",   "ROLLBACK", "ABORT"};
 	const char *s = skip_noise(sql);
 
 	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)

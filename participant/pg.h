@@ -25,8 +25,8 @@ struct pg_err {
  * every connection. Returns 0, or -1 with a reason (bad conninfo).
  */
 int pg_pool_open(const char *conninfo, size_t size,
-		 uint32_t statement_timeout_ms, struct pg_pool **out,
-		 char *err, size_t errlen);
+                 uint32_t statement_timeout_ms, struct pg_pool **out, char *err,
+                 size_t errlen);
 void pg_pool_close(struct pg_pool *p);
 
 /* Take a connection, waiting up to wait_ms for one. NULL with e on failure. */

@@ -74,8 +74,8 @@ inquire(struct sweeper *s, const char *gid, enum wire_outcome *out)
 			l = &s->links[i];
 	if (l == NULL) {
 		xlog_warn("gid=%s: coordinator %s is not configured; left "
-			  "prepared",
-			  gid, parts.node);
+		          "prepared",
+		          gid, parts.node);
 		return -1;
 	}
 	wire_buf_init(&b, WIRE_INQUIRE);
@@ -90,7 +90,7 @@ inquire(struct sweeper *s, const char *gid, enum wire_outcome *out)
 	}
 	if ((rv = nng_recvmsg(l->sock, &rep, 0)) != 0) {
 		xlog_debug("gid=%s: no answer from coordinator %s: %s", gid,
-			   parts.node, nng_strerror(rv));
+		           parts.node, nng_strerror(rv));
 		return -1;
 	}
 	rv = -1;
@@ -102,8 +102,8 @@ inquire(struct sweeper *s, const char *gid, enum wire_outcome *out)
 			*out = (enum wire_outcome)m.code;
 			rv = 0;
 		} else if (m.type == WIRE_ERROR)
-			xlog_warn("gid=%s: coordinator %s: %s", gid,
-				  parts.node, m.text);
+			xlog_warn("gid=%s: coordinator %s: %s", gid, parts.node,
+			          m.text);
 		wire_msg_free(&m);
 	}
 	nng_msg_free(rep);
@@ -121,16 +121,16 @@ resolve_one(struct sweeper *s, const char *gid, uint64_t age_ms)
 	case WIRE_COMMITTED:
 		if (branch_resolve(s->bs, gid, true) == 0)
 			xlog_info("gid=%s in doubt: committed (coordinator "
-				  "says COMMIT)",
-				  gid);
+			          "says COMMIT)",
+			          gid);
 		break;
 	case WIRE_ABORTED:
 		if (!set_has(&s->seen, gid) || age_ms < s->cfg->sweep_safety_ms)
 			break; /* not old enough to be sure it is not live */
 		if (branch_resolve(s->bs, gid, false) == 0)
 			xlog_info("gid=%s in doubt: rolled back (coordinator "
-				  "says ABORT)",
-				  gid);
+			          "says ABORT)",
+			          gid);
 		break;
 	case WIRE_IN_PROGRESS:
 		break;
@@ -151,9 +151,10 @@ scan(struct sweeper *s)
 		xlog_warn("sweep skipped: %s %s", e.sqlstate, e.message);
 		return;
 	}
-	r = PQexec(c, "SELECT gid, (extract(epoch FROM now() - prepared) * "
-		      "1000)::bigint FROM pg_prepared_xacts WHERE database = "
-		      "current_database() AND gid LIKE 'xact\\_%' ORDER BY gid");
+	r = PQexec(c,
+	           "SELECT gid, (extract(epoch FROM now() - prepared) * "
+	           "1000)::bigint FROM pg_prepared_xacts WHERE database = "
+	           "current_database() AND gid LIKE 'xact\\_%' ORDER BY gid");
 	pg_release(s->pool, c);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		xlog_warn("sweep skipped: %s", PQresultErrorMessage(r));
@@ -195,8 +196,7 @@ nap(struct sweeper *s, uint32_t ms)
 		until.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&s->mu);
-	while (!s->stop &&
-	       pthread_cond_timedwait(&s->cv, &s->mu, &until) == 0)
+	while (!s->stop && pthread_cond_timedwait(&s->cv, &s->mu, &until) == 0)
 		;
 	go = !s->stop;
 	pthread_mutex_unlock(&s->mu);
@@ -218,21 +218,20 @@ sweeper_main(void *arg)
 			next_scan = now + s->cfg->sweep_interval_ms;
 		}
 	} while (nap(s, s->cfg->sweep_interval_ms < REAP_EVERY_MS
-			    ? s->cfg->sweep_interval_ms
-			    : REAP_EVERY_MS));
+	                    ? s->cfg->sweep_interval_ms
+	                    : REAP_EVERY_MS));
 	return NULL;
 }
 
 int
 sweeper_start(const struct part_config *cfg, struct branches *bs,
-	      struct pg_pool *pool, struct sweeper **out, char *err,
-	      size_t errlen)
+              struct pg_pool *pool, struct sweeper **out, char *err,
+              size_t errlen)
 {
 	struct sweeper *s = calloc(1, sizeof(*s));
 
-	if (s == NULL ||
-	    (s->links = calloc(cfg->ncoordinators, sizeof(*s->links))) ==
-		NULL) {
+	if (s == NULL || (s->links = calloc(cfg->ncoordinators,
+	                                    sizeof(*s->links))) == NULL) {
 		free(s);
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -247,7 +246,7 @@ sweeper_start(const struct part_config *cfg, struct branches *bs,
 
 		l->node = cfg->coordinators[s->nlinks].name;
 		if (net_dial_req(cfg->coordinators[s->nlinks].url, &l->sock,
-				 err, errlen) != 0) {
+		                 err, errlen) != 0) {
 			sweeper_stop(s);
 			return -1;
 		}

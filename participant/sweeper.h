@@ -19,8 +19,8 @@
 struct sweeper;
 
 int sweeper_start(const struct part_config *cfg, struct branches *bs,
-		  struct pg_pool *pool, struct sweeper **out, char *err,
-		  size_t errlen);
+                  struct pg_pool *pool, struct sweeper **out, char *err,
+                  size_t errlen);
 void sweeper_stop(struct sweeper *s);
 
 #endif

@@ -1,0 +1,398 @@
+/*
+ * 2PC end to end: real PostgreSQL clusters, the real daemons as processes,
+ * the client library. Every test ends by checking that no prepared
+ * transaction is left anywhere (DESIGN.md invariant 5).
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "harness.h"
+#include "xact.h"
+
+#define ACCOUNTS 10
+#define BALANCE  1000
+
+static struct hcluster C;
+
+static void
+start(struct hcluster_opts *o)
+{
+	if (o->accounts == 0) {
+		o->accounts = ACCOUNTS;
+		o->balance = BALANCE;
+	}
+	cr_assert_eq(hcluster_start(&C, o), 0, "cluster did not start");
+}
+
+static void
+finish(void)
+{
+	if (C.n > 0) {
+		hc_assert(&C, hcluster_wait_no_prepared(&C, 30000),
+		          "prepared transactions left behind");
+		hcluster_stop(&C);
+	}
+}
+
+TestSuite(commit, .fini = finish, .timeout = 120);
+
+static xact_conn *
+connect_c(void)
+{
+	xact_conn *c;
+
+	cr_assert_eq(xact_connect(hcluster_url(&C), 10000, &c), 0,
+	             "connect: %s", c != NULL ? xact_errmsg(c) : "?");
+	return c;
+}
+
+static int64_t
+balance(int db, int id)
+{
+	char sql[96];
+	int64_t v = -1;
+
+	snprintf(sql, sizeof(sql), "SELECT balance FROM accounts WHERE id = %d",
+	         id);
+	cr_assert_eq(hpg_query_i64(&C.pg[db], sql, &v), 0, "query failed");
+	return v;
+}
+
+/* A transfer of amount from bank<from+1> account id to bank<to+1>. */
+static int
+transfer(xact_conn *c, int from, int to, int id, long amount, char *gid,
+         xact_outcome *o)
+{
+	char debit[128], credit[128], names[2][8];
+	const char *d[] = {debit}, *k[] = {credit};
+	struct xact_branch b[2];
+
+	snprintf(names[0], sizeof(names[0]), "bank%d", from + 1);
+	snprintf(names[1], sizeof(names[1]), "bank%d", to + 1);
+	snprintf(debit, sizeof(debit),
+	         "UPDATE accounts SET balance = balance - %ld WHERE id = %d",
+	         amount, id);
+	snprintf(credit, sizeof(credit),
+	         "UPDATE accounts SET balance = balance + %ld WHERE id = %d",
+	         amount, id);
+	b[0] = (struct xact_branch){names[0], d, 1};
+	b[1] = (struct xact_branch){names[1], k, 1};
+	return xact_submit(c, b, 2, gid, o);
+}
+
+Test(commit, three_databases_commit)
+{
+	char a[128], b[128], c3[128];
+	const char *sa[] = {a}, *sb[] = {b}, *sc[] = {c3};
+	struct xact_branch br[] = {
+	    {"bank1", sa, 1}, {"bank2", sb, 1}, {"bank3", sc, 1}};
+	char gid[XACT_GID_MAX];
+	xact_conn *c;
+	xact_outcome o;
+
+	start(&(struct hcluster_opts){0});
+	c = connect_c();
+	snprintf(a, sizeof(a),
+	         "UPDATE accounts SET balance = balance - 30 "
+	         "WHERE id = 1");
+	snprintf(b, sizeof(b),
+	         "UPDATE accounts SET balance = balance + 10 "
+	         "WHERE id = 1");
+	snprintf(c3, sizeof(c3),
+	         "UPDATE accounts SET balance = balance + 20 "
+	         "WHERE id = 1");
+	cr_assert_eq(xact_submit(c, br, 3, gid, &o), 0, "submit: %s",
+	             xact_errmsg(c));
+	hc_assert(&C, o == XACT_COMMITTED, "aborted: %s", xact_errmsg(c));
+	cr_assert_eq(strncmp(gid, "xact_c1_", 8), 0, "gid %s", gid);
+	cr_assert_eq(balance(0, 1), BALANCE - 30);
+	cr_assert_eq(balance(1, 1), BALANCE + 10);
+	cr_assert_eq(balance(2, 1), BALANCE + 20);
+	cr_assert_eq(xact_status(c, gid, &o), 0, "status: %s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_COMMITTED);
+	xact_disconnect(c);
+}
+
+Test(commit, no_vote_aborts_every_branch)
+{
+	char gid[XACT_GID_MAX];
+	xact_conn *c;
+	xact_outcome o;
+
+	start(&(struct hcluster_opts){0});
+	c = connect_c();
+	/* The debit breaks the check constraint (balance >= 0). */
+	cr_assert_eq(transfer(c, 0, 1, 2, BALANCE + 1, gid, &o), 0, "%s",
+	             xact_errmsg(c));
+	cr_assert_eq(o, XACT_ABORTED);
+	cr_assert(strstr(xact_errmsg(c), "23514") != NULL, "reason: %s",
+	          xact_errmsg(c));
+	cr_assert(strstr(xact_errmsg(c), "bank1") != NULL, "reason: %s",
+	          xact_errmsg(c));
+	cr_assert_eq(balance(0, 2), BALANCE);
+	cr_assert_eq(balance(1, 2), BALANCE, "the credit must not survive");
+	cr_assert_eq(xact_status(c, gid, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_ABORTED);
+	xact_disconnect(c);
+}
+
+Test(commit, silent_participant_times_out_and_aborts)
+{
+	char gid[XACT_GID_MAX];
+	xact_conn *c;
+	xact_outcome o;
+
+	start(&(struct hcluster_opts){.vote_timeout_ms = 1000});
+	c = connect_c();
+	/* bank2 never answers while stopped. */
+	cr_assert_eq(hproc_kill(&C.part[1], SIGSTOP), 0);
+	cr_assert_eq(transfer(c, 0, 1, 3, 5, gid, &o), 0, "%s", xact_errmsg(c));
+	hc_assert(&C, o == XACT_ABORTED, "must abort on vote timeout");
+	cr_assert(strstr(xact_errmsg(c), "timeout") != NULL, "reason: %s",
+	          xact_errmsg(c));
+	cr_assert_eq(hproc_kill(&C.part[1], SIGCONT), 0);
+	/* finish() checks that bank2's late branch is rolled back too. */
+	hc_assert(&C, hcluster_wait_no_prepared(&C, 30000), "left prepared");
+	cr_assert_eq(balance(0, 3), BALANCE);
+	cr_assert_eq(balance(1, 3), BALANCE);
+	xact_disconnect(c);
+}
+
+Test(commit, coordinator_crash_after_commit_record_commits_all)
+{
+	char *env[] = {"XACT_FAILPOINTS=coord.after_commit_logged=crash", NULL};
+	char gid[XACT_GID_MAX] = "";
+	xact_conn *c;
+	xact_outcome o;
+	int status;
+
+	start(&(struct hcluster_opts){.coord_env = env});
+	c = connect_c();
+	/* The coordinator dies right after the commit point: no answer. */
+	cr_assert_eq(transfer(c, 0, 2, 4, 7, gid, &o), -1,
+	             "the crash must cut the answer off");
+	cr_assert_eq(hproc_wait(&C.coord, 10000, &status), 0);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 86,
+	          "exit by the failpoint, status %d", status);
+	cr_assert_eq(hpg_prepared_count(&C.pg[0]), 1, "bank1 in doubt");
+	cr_assert_eq(hpg_prepared_count(&C.pg[2]), 1, "bank3 in doubt");
+	C.opts.coord_env = NULL; /* restart without the failpoint */
+	cr_assert_eq(hcluster_restart_coord(&C), 0);
+	hc_assert(&C, hcluster_wait_no_prepared(&C, 30000),
+	          "recovery must finish phase 2");
+	cr_assert_eq(balance(0, 4), BALANCE - 7);
+	cr_assert_eq(balance(2, 4), BALANCE + 7);
+	xact_disconnect(c);
+}
+
+Test(commit, coordinator_crash_before_commit_record_aborts_all)
+{
+	char *env[] = {"XACT_FAILPOINTS=coord.before_commit_log=crash", NULL};
+	char gid[XACT_GID_MAX] = "";
+	xact_conn *c;
+	xact_outcome o;
+
+	start(&(struct hcluster_opts){.coord_env = env,
+	                              .sweep_interval_ms = 500,
+	                              .sweep_safety_ms = 1000});
+	c = connect_c();
+	cr_assert_eq(transfer(c, 1, 2, 5, 9, gid, &o), -1, "no answer");
+	cr_assert_eq(hproc_wait(&C.coord, 10000, NULL), 0);
+	C.opts.coord_env = NULL;
+	cr_assert_eq(hcluster_restart_coord(&C), 0);
+	/* Presumed abort: the sweepers ask and roll back. */
+	hc_assert(&C, hcluster_wait_no_prepared(&C, 30000), "left prepared");
+	cr_assert_eq(balance(1, 5), BALANCE);
+	cr_assert_eq(balance(2, 5), BALANCE);
+	xact_disconnect(c);
+}
+
+Test(commit, participant_crash_after_prepare_is_resolved)
+{
+	char *env[] = {"XACT_FAILPOINTS=participant.after_prepare=crash", NULL};
+	char gid[XACT_GID_MAX];
+	xact_conn *c;
+	xact_outcome o;
+
+	start(&(struct hcluster_opts){.part_env = {NULL, env},
+	                              .vote_timeout_ms = 2000,
+	                              .sweep_interval_ms = 500,
+	                              .sweep_safety_ms = 1000});
+	c = connect_c();
+	cr_assert_eq(transfer(c, 0, 1, 6, 11, gid, &o), 0, "%s",
+	             xact_errmsg(c));
+	cr_assert_eq(o, XACT_ABORTED, "bank2's vote was lost");
+	cr_assert_eq(hproc_wait(&C.part[1], 10000, NULL), 0);
+	cr_assert_eq(hpg_prepared_count(&C.pg[1]), 1, "bank2 in doubt");
+	C.opts.part_env[1] = NULL;
+	cr_assert_eq(hcluster_restart_part(&C, 1), 0);
+	hc_assert(&C, hcluster_wait_no_prepared(&C, 30000), "left prepared");
+	cr_assert_eq(balance(0, 6), BALANCE);
+	cr_assert_eq(balance(1, 6), BALANCE);
+	xact_disconnect(c);
+}
+
+Test(commit, participant_crash_after_commit_prepared_is_acked)
+{
+	char *env[] = {"XACT_FAILPOINTS=participant.after_commit=1*crash",
+	               NULL};
+	char gid[XACT_GID_MAX];
+	xact_conn *c;
+	xact_outcome o;
+
+	start(
+	    &(struct hcluster_opts){.part_env = {env}, .commit_wait_ms = 1000});
+	c = connect_c();
+	/* bank1 commits and dies before its ack. The decision is durable,
+	 * so after commit_wait the client hears COMMITTED anyway. */
+	cr_assert_eq(transfer(c, 0, 1, 7, 13, gid, &o), 0, "%s",
+	             xact_errmsg(c));
+	cr_assert_eq(o, XACT_COMMITTED);
+	cr_assert_eq(hproc_wait(&C.part[0], 10000, NULL), 0, "bank1 crashed");
+	/* Back up, the resent COMMIT finds no such gid (42704): acked. */
+	C.opts.part_env[0] = NULL;
+	cr_assert_eq(hcluster_restart_part(&C, 0), 0);
+	hc_assert(&C, hcluster_wait_no_prepared(&C, 30000), "left prepared");
+	cr_assert_eq(xact_status(c, gid, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_COMMITTED);
+	cr_assert_eq(balance(0, 7), BALANCE - 13);
+	cr_assert_eq(balance(1, 7), BALANCE + 13);
+	xact_disconnect(c);
+}
+
+Test(commit, duplicated_messages_change_nothing)
+{
+	char *env[] = {"XACT_FAILPOINTS=participant.recv_exec=dup;"
+	               "participant.recv_prepare=dup;"
+	               "participant.recv_commit=dup;"
+	               "participant.recv_rollback=dup",
+	               NULL};
+	char gid[XACT_GID_MAX];
+	xact_result *r;
+	xact_conn *c;
+	xact_tx *tx;
+	xact_outcome o;
+
+	start(&(struct hcluster_opts){.part_env = {env, env, env}});
+	c = connect_c();
+	for (int i = 0; i < 5; i++) {
+		cr_assert_eq(transfer(c, 0, 1, 8, 10, gid, &o), 0, "%s",
+		             xact_errmsg(c));
+		cr_assert_eq(o, XACT_COMMITTED, "%s", xact_errmsg(c));
+	}
+	/* Statement by statement: a duplicated EXEC must not run twice. */
+	cr_assert_eq(xact_begin(c, &tx), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(xact_exec(tx, "bank3",
+	                       "UPDATE accounts SET balance = balance + 1 "
+	                       "WHERE id = 8",
+	                       &r),
+	             0, "%s", xact_errmsg(c));
+	cr_assert_null(xact_result_sqlstate(r), "%s", xact_result_message(r));
+	cr_assert_eq(xact_result_affected(r), 1);
+	xact_result_free(r);
+	cr_assert_eq(xact_commit(tx, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_COMMITTED);
+	xact_tx_free(tx);
+	/* An abort with duplicated ROLLBACKs. */
+	cr_assert_eq(transfer(c, 0, 1, 8, BALANCE * 10, gid, &o), 0);
+	cr_assert_eq(o, XACT_ABORTED);
+	cr_assert_eq(balance(0, 8), BALANCE - 50);
+	cr_assert_eq(balance(1, 8), BALANCE + 50);
+	cr_assert_eq(balance(2, 8), BALANCE + 1);
+	xact_disconnect(c);
+}
+
+Test(commit, interactive_statements_rollback_and_errors)
+{
+	xact_result *r;
+	xact_conn *c;
+	xact_tx *tx;
+	xact_outcome o;
+
+	start(&(struct hcluster_opts){0});
+	c = connect_c();
+
+	/* Rows come back; the commit makes both writes visible. */
+	cr_assert_eq(xact_begin(c, &tx), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(xact_exec(tx, "bank1",
+	                       "SELECT id, balance, NULL AS n FROM accounts "
+	                       "WHERE id <= 2 ORDER BY id",
+	                       &r),
+	             0, "%s", xact_errmsg(c));
+	cr_assert_eq(xact_result_ncols(r), 3);
+	cr_assert_eq(xact_result_nrows(r), 2);
+	cr_assert_str_eq(xact_result_colname(r, 1), "balance");
+	cr_assert_str_eq(xact_result_value(r, 1, 0), "2");
+	cr_assert_null(xact_result_value(r, 0, 2));
+	xact_result_free(r);
+	cr_assert_eq(xact_exec(tx, "bank2",
+	                       "UPDATE accounts SET balance = 5 WHERE id = 9",
+	                       &r),
+	             0);
+	xact_result_free(r);
+	cr_assert_eq(xact_commit(tx, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_COMMITTED);
+	xact_tx_free(tx);
+	cr_assert_eq(balance(1, 9), 5);
+
+	/* Rollback undoes everything. */
+	cr_assert_eq(xact_begin(c, &tx), 0);
+	cr_assert_eq(xact_exec(tx, "bank1",
+	                       "UPDATE accounts SET balance = 0 WHERE id = 9",
+	                       &r),
+	             0);
+	xact_result_free(r);
+	cr_assert_eq(xact_rollback(tx), 0, "%s", xact_errmsg(c));
+	xact_tx_free(tx);
+	cr_assert_eq(balance(0, 9), BALANCE);
+
+	/* A SQL error comes back with its SQLSTATE; committing aborts. */
+	cr_assert_eq(xact_begin(c, &tx), 0);
+	cr_assert_eq(xact_exec(tx, "bank3", "SELECT 1/0", &r), 0);
+	cr_assert_str_eq(xact_result_sqlstate(r), "22012");
+	xact_result_free(r);
+	cr_assert_eq(xact_exec(tx, "bank3", "COMMIT", &r), 0);
+	cr_assert_str_eq(xact_result_sqlstate(r), "0A000");
+	xact_result_free(r);
+	cr_assert_eq(xact_exec(tx, "nosuch", "SELECT 1", &r), -1);
+	cr_assert(strstr(xact_errmsg(c), "nosuch") != NULL, "%s",
+	          xact_errmsg(c));
+	cr_assert_eq(xact_commit(tx, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_ABORTED);
+	cr_assert(strstr(xact_errmsg(c), "22012") != NULL, "%s",
+	          xact_errmsg(c));
+	xact_tx_free(tx);
+	xact_disconnect(c);
+}
+
+Test(commit, idle_client_transaction_is_aborted)
+{
+	xact_result *r;
+	xact_conn *c;
+	xact_tx *tx;
+	xact_outcome o;
+
+	start(&(struct hcluster_opts){.idle_timeout_ms = 500});
+	c = connect_c();
+	cr_assert_eq(xact_begin(c, &tx), 0);
+	cr_assert_eq(xact_exec(tx, "bank1",
+	                       "UPDATE accounts SET balance = 1 WHERE id = 10",
+	                       &r),
+	             0);
+	xact_result_free(r);
+	/* The client vanishes; the coordinator aborts it by itself and the
+	 * row lock is released (the update below would wait otherwise). */
+	hc_assert(&C,
+	          hpg_exec(&C.pg[0], "SET lock_timeout = '20s'; UPDATE "
+	                             "accounts SET balance = balance WHERE "
+	                             "id = 10") == 0,
+	          "row still locked");
+	cr_assert_eq(xact_commit(tx, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_ABORTED);
+	cr_assert(strstr(xact_errmsg(c), "idle") != NULL, "%s", xact_errmsg(c));
+	cr_assert_eq(balance(0, 10), BALANCE);
+	xact_tx_free(tx);
+	xact_disconnect(c);
+}
