@@ -287,11 +287,27 @@ handle_submit(struct cctx *cc, const struct wire_msg *m)
 			                 m->items[i].str);
 			return;
 		}
-	if ((tx = tx_create(co)) == NULL) {
+	if (m->gid != NULL) {
+		/* The client began it to know the gid before any work. */
+		if ((tx = tx_lookup_locked(co, m->gid)) == NULL) {
+			cctx_reply_error(cc, WIRE_E_UNKNOWN_TX,
+			                 "no open transaction %s", m->gid);
+			return;
+		}
+		if (tx->busy || tx->sm.state != TWOPC_ACTIVE ||
+		    tx->sm.nbranches != 0) {
+			pthread_mutex_unlock(&tx->mu);
+			cctx_reply_error(cc, WIRE_E_NOT_ACTIVE,
+			                 "transaction %s already has work or "
+			                 "an outcome",
+			                 m->gid);
+			return;
+		}
+	} else if ((tx = tx_create(co)) == NULL) {
 		cctx_reply_error(cc, WIRE_E_INTERNAL, "out of memory");
 		return;
-	}
-	pthread_mutex_lock(&tx->mu);
+	} else
+		pthread_mutex_lock(&tx->mu);
 	for (uint32_t i = 0; i < m->nitems; i++) {
 		const struct wire_item *it = &m->items[i];
 

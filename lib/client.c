@@ -294,12 +294,27 @@ xact_submit(xact_conn *c, const struct xact_branch *branches, size_t n,
 	struct wire_msg m;
 	nng_msg *msg;
 
+	xact_tx *tx;
+
 	if (n == 0)
 		return fail(c, "submit: no branches");
+	for (size_t i = 0; i < n; i++)
+		if (branches[i].nsql == 0)
+			return fail(c, "submit: branch %s has no statements",
+			            branches[i].participant);
+	/* Learn the gid first: if the answer to the submit is lost, the
+	 * caller can still ask for the outcome (xact_status). */
+	if (xact_begin(c, &tx) != 0)
+		return -1;
+	if (gid_out != NULL)
+		snprintf(gid_out, XACT_GID_MAX, "%s", tx->gid);
 	wire_buf_init(&b, WIRE_SUBMIT);
+	wire_put_str(&b, WIRE_T_GID, tx->gid);
+	xact_tx_free(tx);
 	for (size_t i = 0; i < n; i++) {
 		if (branches[i].nsql == 0) {
 			wire_buf_free(&b);
+			/* The begun transaction dies by idle timeout. */
 			return fail(c, "submit: branch %s has no statements",
 			            branches[i].participant);
 		}

@@ -112,7 +112,7 @@ static const struct type_rule type_rules[] = {
                    check_exec},
     [WIRE_COMMIT] = {"COMMIT", B_GID, B_GID, NULL},
     [WIRE_ROLLBACK] = {"ROLLBACK", B_GID, B_GID, NULL},
-    [WIRE_SUBMIT] = {"SUBMIT", 0, B_NAME | B_SQL, check_submit},
+    [WIRE_SUBMIT] = {"SUBMIT", 0, B_GID | B_NAME | B_SQL, check_submit},
     [WIRE_STATUS] = {"STATUS", B_GID, B_GID, NULL},
     [WIRE_BR_EXEC] = {"BR_EXEC", B_GID | B_SEQ, B_GID | B_SEQ | B_SQL,
                       check_br_exec},

@@ -18,7 +18,8 @@
  *     EXEC {gid, NAME, seq, SQL}          -> RESULT | ERROR
  *     COMMIT {gid}                        -> OUTCOME | ERROR
  *     ROLLBACK {gid}                      -> OUTCOME | ERROR
- *     SUBMIT {(NAME SQL+)+}               -> OUTCOME | ERROR
+ *     SUBMIT {[gid], (NAME SQL+)+}        -> OUTCOME | ERROR
+ *       (gid: from a BEGIN, so the client knows it before any work)
  *     STATUS {gid}                        -> OUTCOME
  *   coordinator -> participant
  *     BR_EXEC {gid, seq, SQL}             -> RESULT | ERROR

@@ -78,7 +78,8 @@ struct xact_branch {
 
 /*
  * Run all branches as one transaction and commit it. gid_out (at least
- * XACT_GID_MAX bytes, may be NULL) receives the gid.
+ * XACT_GID_MAX bytes, may be NULL) receives the gid before the work is
+ * sent, so that after a -1 the outcome can still be asked for.
  */
 int xact_submit(xact_conn *c, const struct xact_branch *branches, size_t n,
 		char *gid_out, xact_outcome *out);

@@ -207,6 +207,10 @@ Test(commit, coordinator_crash_before_commit_record_aborts_all)
 	cr_assert_eq(balance(1, 5), BALANCE);
 	cr_assert_eq(balance(2, 5), BALANCE);
 	xact_disconnect(c);
+	c = connect_c();
+	cr_assert_eq(xact_status(c, gid, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_ABORTED, "no record: presumed abort");
+	xact_disconnect(c);
 }
 
 Test(commit, participant_crash_after_prepare_is_resolved)

@@ -938,8 +938,8 @@ Test(wire, rejects_bad_submit)
 	wire_buf_init(&b, WIRE_SUBMIT);
 	wire_put_str(&b, WIRE_T_NAME, "a");
 	wire_put_str(&b, WIRE_T_SQL, "y");
-	wire_put_str(&b, WIRE_T_GID, "g");
-	expect_reject_buf(&b, "SUBMIT does not take gid");
+	wire_put_u64(&b, WIRE_T_SEQ, 7);
+	expect_reject_buf(&b, "SUBMIT does not take seq");
 }
 
 Test(wire, rejects_bad_exec)
