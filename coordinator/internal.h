@@ -48,6 +48,7 @@ struct coordinator {
 	uint64_t next_seq;
 	pthread_t ticker;
 	bool ticker_started;
+	bool ticker_ran; /* it started once: the service was up */
 	atomic_bool stopping;
 	struct twopc_timing timing;
 	struct coord_stats stats;

@@ -541,6 +541,7 @@ coordinator_start(const struct coord_config *cfg, struct coordinator **out,
 		snprintf(err, errlen, "cannot start the ticker thread");
 		goto fail;
 	}
+	co->ticker_ran = true;
 	xlog_info("node %s incarnation %llu listening on %s with %zu "
 	          "participants",
 	          cfg->node, (unsigned long long)co->incarnation, cfg->listen,
@@ -614,12 +615,13 @@ coordinator_stop(struct coordinator *co)
 		hmap_foreach(&co->txs, free_tx, NULL);
 		hmap_destroy(&co->txs);
 	}
-	xlog_info("stopped: %llu begun, %llu committed, %llu aborted, %llu "
-	          "bad requests",
-	          (unsigned long long)s->begun,
-	          (unsigned long long)s->committed,
-	          (unsigned long long)s->aborted,
-	          (unsigned long long)s->bad_requests);
+	if (co->ticker_ran)
+		xlog_info("stopped: %llu begun, %llu committed, %llu aborted, "
+		          "%llu bad requests",
+		          (unsigned long long)s->begun,
+		          (unsigned long long)s->committed,
+		          (unsigned long long)s->aborted,
+		          (unsigned long long)s->bad_requests);
 	pthread_mutex_destroy(&co->mu);
 	free(co->peers);
 	free(co->ctxs);
