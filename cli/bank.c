@@ -18,7 +18,8 @@
  * --steps as begin, exec, exec, commit (the client knows the gid before
  * it asks to commit). A call that fails leaves the outcome unknown to the
  * client: with a gid, it is asked with xact_status() at the end; without
- * one (xact_submit() learns the gid with the outcome) it counts as lost.
+ * one (the call failed before the coordinator gave a gid) it counts as
+ * lost, which also means it never ran.
  * The journal holds one line per transfer, "<gid> <outcome>", outcome one
  * of committed, aborted, unknown; then one line per unknown gid with
  * resolved-committed, resolved-aborted or unresolved.
@@ -63,7 +64,8 @@ static const char usage[] =
     "                  [--journal FILE] [--steps] [--timeout-ms T]\n"
     "  xact-bank check --db CONNINFO [--db ...] --expect-total T [--wait S]\n";
 
-static atomic_bool stopping; /* SIGINT/SIGTERM: finish early, summarise */
+static atomic_bool stopping;       /* SIGINT/SIGTERM: finish early, summarise */
+static atomic_bool connect_failed; /* said once, not by every client */
 
 static void
 on_signal(int sig)
@@ -426,7 +428,10 @@ worker_connect(struct worker *w)
 			sleep_ms(w->backoff_ms);
 		if (xact_connect(w->o->url, w->o->timeout_ms, &w->conn) == 0)
 			return true;
-		xact_disconnect(w->conn); /* it holds the reason until here */
+		if (w->conn != NULL && !atomic_exchange(&connect_failed, true))
+			fprintf(stderr, "xact-bank: %s; retrying\n",
+			        xact_errmsg(w->conn));
+		xact_disconnect(w->conn); /* allocated even on failure */
 		w->conn = NULL;
 		backoff(w);
 	}
@@ -717,7 +722,8 @@ bank_run(const struct run_opts *o)
 		printf("run: asking the outcome of %zu unknown transactions\n",
 		       unknown.n);
 	r = resolve(o, &unknown);
-	qsort(lat.v, lat.n, sizeof *lat.v, cmp_u64);
+	if (lat.n > 0)
+		qsort(lat.v, lat.n, sizeof *lat.v, cmp_u64);
 
 	printf("%-18s %lld\n", "committed", committed);
 	printf("%-18s %lld\n", "aborted", aborted);
@@ -933,6 +939,8 @@ main(int argc, char **argv)
 		fputs(usage, stdout);
 		return 0;
 	}
+	if (argc < 2)
+		usage_error("no command");
 	parse_args(argc - 1, argv + 1, &a);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (strcmp(cmd, "init") == 0)

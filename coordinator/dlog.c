@@ -4,6 +4,11 @@
  *   INCARNATION  u64 LE
  *   COMMIT       gid NUL, u8 count, count x (name NUL)
  *   END          gid NUL
+ *   HORIZON      u64 LE incarnation, u64 LE seq (written by compaction)
+ *
+ * HORIZON carries the retention horizon across a compaction: the COMMIT and
+ * END records whose replay would rebuild it are exactly what compaction
+ * drops, and without it a forgotten commit would read as presumed abort.
  *
  * Replay is idempotent (compaction may write a COMMIT that a queued append
  * writes again; an END may arrive for a COMMIT compacted away): a repeated
@@ -28,6 +33,7 @@ enum {
 	REC_INCARNATION = 1,
 	REC_COMMIT = 2,
 	REC_END = 3,
+	REC_HORIZON = 4,
 };
 
 #define MAX_NAMES DLOG_MAX_NAMES
@@ -126,6 +132,17 @@ add_commit(struct dlog *d, struct entry *e)
 	d->nopen++;
 }
 
+/* Called with mu held (or during replay). The horizon only moves up. */
+static void
+raise_horizon(struct dlog *d, uint64_t inc, uint64_t seq)
+{
+	if (inc > d->horizon_inc ||
+	    (inc == d->horizon_inc && seq > d->horizon_seq)) {
+		d->horizon_inc = inc;
+		d->horizon_seq = seq;
+	}
+}
+
 static void
 evict_oldest(struct dlog *d)
 {
@@ -137,12 +154,8 @@ evict_oldest(struct dlog *d)
 		d->ended_tail = NULL;
 	hmap_remove(&d->map, e->gid);
 	d->nended--;
-	if (gid_parse(e->gid, &p) &&
-	    (p.incarnation > d->horizon_inc ||
-	     (p.incarnation == d->horizon_inc && p.seq > d->horizon_seq))) {
-		d->horizon_inc = p.incarnation;
-		d->horizon_seq = p.seq;
-	}
+	if (gid_parse(e->gid, &p))
+		raise_horizon(d, p.incarnation, p.seq);
 	free(e);
 }
 
@@ -202,7 +215,7 @@ replay(void *arg, uint8_t type, const void *payload, uint32_t len)
 	struct dlog *d = arg;
 	const char *names[MAX_NAMES], *gid;
 	struct entry *e;
-	uint64_t inc;
+	uint64_t inc, h[2];
 	size_t n;
 
 	switch (type) {
@@ -224,6 +237,12 @@ replay(void *arg, uint8_t type, const void *payload, uint32_t len)
 		if (len == 0 || ((const char *)payload)[len - 1] != '\0')
 			return -1;
 		mark_ended(d, payload);
+		return 0;
+	case REC_HORIZON:
+		if (len != sizeof(h))
+			return -1;
+		memcpy(h, payload, sizeof(h));
+		raise_horizon(d, h[0], h[1]);
 		return 0;
 	default:
 		return -1;
@@ -449,10 +468,17 @@ snapshot(void *arg, wal_emit_fn emit, void *emit_ctx)
 {
 	struct snap_ctx s = {arg, emit, emit_ctx, 0};
 	struct dlog *d = s.d;
+	uint64_t h[2];
 
 	pthread_mutex_lock(&d->mu);
 	s.rc = emit(emit_ctx, REC_INCARNATION, &d->incarnation,
 	            sizeof(d->incarnation));
+	/* The horizon, or forgotten commits would read as never committed. */
+	if (s.rc == 0 && (d->horizon_inc | d->horizon_seq) != 0) {
+		h[0] = d->horizon_inc;
+		h[1] = d->horizon_seq;
+		s.rc = emit(emit_ctx, REC_HORIZON, h, sizeof(h));
+	}
 	for (struct entry *e = d->ended_head; e != NULL && s.rc == 0;
 	     e = e->next_ended)
 		s.rc = emit_entry(&s, e);

@@ -400,3 +400,56 @@ Test(commit, idle_client_transaction_is_aborted)
 	xact_tx_free(tx);
 	xact_disconnect(c);
 }
+
+struct log_has {
+	const char *path;
+	char needle[160];
+};
+
+static bool
+log_contains(void *arg)
+{
+	struct log_has *l = arg;
+	char line[1024];
+	bool found = false;
+	FILE *f = fopen(l->path, "r");
+
+	while (f != NULL && !found && fgets(line, sizeof(line), f) != NULL)
+		found = strstr(line, l->needle) != NULL;
+	if (f != NULL)
+		fclose(f);
+	return found;
+}
+
+Test(commit, abort_overtaking_prepare_leaves_no_branch)
+{
+	/* bank2 holds the PREPARE back past the vote timeout, so the
+	 * coordinator's ROLLBACK is handled first and leaves a tombstone.
+	 * The sweeper is made too slow to help: only the tombstone can keep
+	 * the late PREPARE from leaving a prepared branch behind. */
+	char *env[] = {"XACT_FAILPOINTS=participant.recv_prepare=1*delay(1500)",
+	               NULL};
+	char gid[XACT_GID_MAX];
+	struct log_has late = {C.part[1].log, ""};
+	xact_conn *c;
+	xact_outcome o;
+
+	start(&(struct hcluster_opts){.part_env = {NULL, env},
+	                              .vote_timeout_ms = 500,
+	                              .sweep_interval_ms = 3600000,
+	                              .log_level = "debug"});
+	late.path = C.part[1].log;
+	c = connect_c();
+	cr_assert_eq(transfer(c, 0, 1, 9, 3, gid, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_ABORTED);
+	cr_assert(strstr(xact_errmsg(c), "vote timeout") != NULL, "%s",
+	          xact_errmsg(c));
+	/* Once the late PREPARE is answered, nothing may be prepared. */
+	snprintf(late.needle, sizeof(late.needle), "gid=%s vote ", gid);
+	hc_assert(&C, hwait_until(log_contains, &late, 10000),
+	          "the late PREPARE was never answered");
+	cr_assert_eq(hpg_prepared_count(&C.pg[1]), 0,
+	             "a prepared branch outlived its abort");
+	cr_assert_eq(balance(1, 9), BALANCE);
+	xact_disconnect(c);
+}

@@ -37,6 +37,7 @@
 #define STOP_TIMEOUT_MS  5000
 #define START_ATTEMPTS   3 /* a free port can be taken before we bind it */
 #define COORD_NODE       "c1"
+#define SOCKET_DIR_MAX   90 /* sun_path holds 107: dir + "/.s.PGSQL.NNNNN" */
 
 extern char **environ;
 
@@ -484,6 +485,12 @@ hpg_start(struct hpg *pg)
 		return -1;
 	}
 	reap_note(REAP_DIR, true, 0, pg->dir);
+	if (strlen(pg->dir) > SOCKET_DIR_MAX) {
+		herr("%s: too long for PostgreSQL's Unix socket: use a shorter "
+		     "TMPDIR",
+		     pg->dir);
+		goto fail;
+	}
 	pg_paths(pg, data, log, sizeof data);
 	const char *copy[] = {"cp", "-a", "--", tmpl, data, NULL};
 	if (chown_pg(pg->dir) != 0 || run(copy, false, NULL) != 0) {
@@ -1124,6 +1131,10 @@ hcluster_stop(struct hcluster *c)
 		return;
 	if (dump != NULL && strcmp(dump, "1") == 0)
 		hcluster_dump_logs(c);
+	/* SIGTERM to all first, so that their shutdowns overlap */
+	hproc_kill(&c->coord, SIGTERM);
+	for (int i = 0; i < c->n; i++)
+		hproc_kill(&c->part[i], SIGTERM);
 	hproc_stop(&c->coord);
 	for (int i = 0; i < c->n; i++)
 		hproc_stop(&c->part[i]);

@@ -528,6 +528,7 @@ Test(dlog, no_horizon_until_something_is_forgotten)
 	/* All three retained: an unknown gid is simply not committed. */
 	cr_assert_eq(dlog_lookup(d, mkgid(g, 0, 5)), DLOG_NONE);
 	cr_assert_eq(dlog_lookup(d, mkgid(g, 1, 0)), DLOG_NONE);
+	cr_assert_eq(dlog_lookup(d, mkgid(g, 0, 0)), DLOG_NONE);
 	cr_assert_eq(dlog_lookup(d, mkgid(g, 1, 1)), DLOG_COMMITTED);
 	dlog_close(d);
 }
