@@ -71,6 +71,7 @@ struct tx {
 	bool busy;                     /* a request on it is running */
 	uint64_t next_stmt;            /* client statements (EXEC seq) */
 	uint64_t *peer_stmts;          /* statements sent to each peer */
+	size_t last_peer;              /* where statement next_stmt went */
 	uint64_t last_active_ms;
 	uint64_t done_ms;     /* when the ticker first saw it done */
 	unsigned outstanding; /* peer calls and log writes in flight */

@@ -154,6 +154,7 @@ handle_exec(struct cctx *cc, const struct wire_msg *m)
 	struct exec_call *ec;
 	struct wire_buf b;
 	struct tx *tx;
+	bool repeat = false;
 	int rv;
 
 	if (peer < 0) {
@@ -174,12 +175,43 @@ handle_exec(struct cctx *cc, const struct wire_msg *m)
 		                 tx->sm.reason[0] ? tx->sm.reason : "");
 		return;
 	}
-	if (tx->busy || m->seq != tx->next_stmt + 1) {
+	if (tx->busy && m->seq == tx->next_stmt) {
+		/*
+		 * NNG resent the statement that is running. Its answer goes to
+		 * the same request id, so this copy gets none: a reply here
+		 * could overtake the real one.
+		 */
+		pthread_mutex_unlock(&tx->mu);
+		xlog_debug("gid=%s duplicate of statement %llu dropped", m->gid,
+		           (unsigned long long)m->seq);
+		cctx_recv(cc);
+		return;
+	}
+	if (tx->busy) {
 		pthread_mutex_unlock(&tx->mu);
 		cctx_reply_error(cc, WIRE_E_BUSY,
-		                 "transaction %s: statement %llu refused "
-		                 "(another request is running or it is out "
-		                 "of order)",
+		                 "transaction %s: another request is running",
+		                 m->gid);
+		return;
+	}
+	if (m->seq == tx->next_stmt && m->seq != 0) {
+		/* The answer to the last statement was lost: the participant
+		 * still has it and answers a repeat of it from its cache. */
+		repeat = true;
+	} else if (m->seq != tx->next_stmt + 1) {
+		pthread_mutex_unlock(&tx->mu);
+		cctx_reply_error(cc, WIRE_E_BAD_REQUEST,
+		                 "transaction %s: statement %llu is out of "
+		                 "order (expected %llu)",
+		                 m->gid, (unsigned long long)m->seq,
+		                 (unsigned long long)tx->next_stmt + 1);
+		return;
+	}
+	if (repeat && (size_t)peer != tx->last_peer) {
+		pthread_mutex_unlock(&tx->mu);
+		cctx_reply_error(cc, WIRE_E_BAD_REQUEST,
+		                 "transaction %s: statement %llu was sent to "
+		                 "another participant",
 		                 m->gid, (unsigned long long)m->seq);
 		return;
 	}
@@ -190,7 +222,9 @@ handle_exec(struct cctx *cc, const struct wire_msg *m)
 	}
 	tx_branch_for(tx, (size_t)peer);
 	/* Participants count statements per branch. */
-	tx->peer_stmts[peer]++;
+	if (!repeat)
+		tx->peer_stmts[peer]++;
+	tx->last_peer = (size_t)peer;
 	tx->busy = true;
 	tx->next_stmt = m->seq;
 	tx->outstanding++;
@@ -238,10 +272,17 @@ handle_finish(struct cctx *cc, const struct wire_msg *m)
 		wire_buf_free(&b);
 		return;
 	}
+	if (tx->waiter != NULL) {
+		/* A resent COMMIT or ROLLBACK: the first one gets the answer
+		 * (same request id); a reply here could overtake it. */
+		pthread_mutex_unlock(&tx->mu);
+		cctx_recv(cc);
+		return;
+	}
 	if (tx->busy) {
 		pthread_mutex_unlock(&tx->mu);
 		cctx_reply_error(cc, WIRE_E_BUSY,
-		                 "transaction %s: another request is running",
+		                 "transaction %s: a statement is running",
 		                 m->gid);
 		return;
 	}

@@ -746,6 +746,28 @@ branch_resolve(struct branches *bs, const char *gid, bool commit)
 	return rc;
 }
 
+static int
+cancel_one(struct hmap_node *n, void *arg)
+{
+	struct branch *b = container_of(n, struct branch, node);
+	char errbuf[256];
+
+	(void)arg;
+	pthread_mutex_lock(&b->cancel_mu);
+	if (b->cancel != NULL)
+		PQcancel(b->cancel, errbuf, sizeof(errbuf));
+	pthread_mutex_unlock(&b->cancel_mu);
+	return 0;
+}
+
+void
+branch_cancel_all(struct branches *bs)
+{
+	pthread_mutex_lock(&bs->mu);
+	hmap_foreach(&bs->map, cancel_one, NULL);
+	pthread_mutex_unlock(&bs->mu);
+}
+
 struct reap {
 	struct branches *bs;
 	uint64_t now;

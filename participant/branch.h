@@ -53,6 +53,9 @@ bool branch_is_live(struct branches *bs, const char *gid);
  */
 int branch_resolve(struct branches *bs, const char *gid, bool commit);
 
+/* Cancel every statement running now (shutdown: let workers finish). */
+void branch_cancel_all(struct branches *bs);
+
 /* Roll back open branches idle too long and forget old finished ones. */
 void branch_reap(struct branches *bs, uint64_t now_ms);
 

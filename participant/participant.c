@@ -404,9 +404,14 @@ fail:
 void
 participant_stop(struct participant *p)
 {
-	sweeper_stop(p->sweeper);
 	if (p->rep_open)
-		nng_close(p->rep);
+		nng_close(p->rep); /* no new requests */
+	/* Workers may wait on locks for a whole statement timeout; open
+	 * branches die with their connections anyway (R1), prepared ones
+	 * are not running anything. */
+	if (p->branches != NULL)
+		branch_cancel_all(p->branches);
+	sweeper_stop(p->sweeper);
 	queue_stop(&p->work);
 	queue_stop(&p->resolve);
 	for (size_t i = 0; i < p->nctxs; i++) {

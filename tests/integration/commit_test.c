@@ -4,11 +4,15 @@
  * transaction is left anywhere (DESIGN.md invariant 5).
  */
 #include <criterion/criterion.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
+#include "wire.h"
 #include "xact.h"
 
 #define ACCOUNTS 10
@@ -451,5 +455,74 @@ Test(commit, abort_overtaking_prepare_leaves_no_branch)
 	cr_assert_eq(hpg_prepared_count(&C.pg[1]), 0,
 	             "a prepared branch outlived its abort");
 	cr_assert_eq(balance(1, 9), BALANCE);
+	xact_disconnect(c);
+}
+
+/* One raw request and its decoded answer (the caller frees both). */
+static void
+raw_call(nng_socket s, struct wire_buf *b, nng_msg **msg, struct wire_msg *m)
+{
+	char err[200];
+	nng_msg *req;
+
+	cr_assert_eq(nng_msg_alloc(&req, 0), 0);
+	cr_assert_eq(nng_msg_append(req, b->data, b->len), 0);
+	wire_buf_free(b);
+	cr_assert_eq(nng_sendmsg(s, req, 0), 0);
+	cr_assert_eq(nng_recvmsg(s, msg, 0), 0, "no answer");
+	cr_assert_eq(wire_decode(nng_msg_body(*msg), nng_msg_len(*msg), m, err,
+	                         sizeof(err)),
+	             0, "%s", err);
+}
+
+Test(commit, repeated_statement_runs_once)
+{
+	xact_conn *c;
+	xact_tx *tx;
+	xact_outcome o;
+	struct wire_buf b;
+	struct wire_msg m;
+	nng_socket s;
+	nng_msg *msg;
+	char gid[XACT_GID_MAX];
+
+	start(&(struct hcluster_opts){0});
+	c = connect_c();
+	cr_assert_eq(xact_begin(c, &tx), 0);
+	snprintf(gid, sizeof(gid), "%s", xact_tx_gid(tx));
+	cr_assert_eq(nng_req0_open(&s), 0);
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 10000);
+	cr_assert_eq(nng_dial(s, hcluster_url(&C), NULL, 0), 0);
+	/* The same statement twice, as after a lost answer. */
+	for (int i = 0; i < 2; i++) {
+		wire_buf_init(&b, WIRE_EXEC);
+		wire_put_str(&b, WIRE_T_GID, gid);
+		wire_put_str(&b, WIRE_T_NAME, "bank2");
+		wire_put_u64(&b, WIRE_T_SEQ, 1);
+		wire_put_str(&b, WIRE_T_SQL,
+		             "UPDATE accounts SET balance = balance + 1 "
+		             "WHERE id = 10");
+		raw_call(s, &b, &msg, &m);
+		cr_assert_eq(m.type, WIRE_RESULT, "%s", m.text);
+		cr_assert_eq(m.affected, 1);
+		wire_msg_free(&m);
+		nng_msg_free(msg);
+	}
+	/* Out of order is refused, and does not run. */
+	wire_buf_init(&b, WIRE_EXEC);
+	wire_put_str(&b, WIRE_T_GID, gid);
+	wire_put_str(&b, WIRE_T_NAME, "bank2");
+	wire_put_u64(&b, WIRE_T_SEQ, 5);
+	wire_put_str(&b, WIRE_T_SQL, "UPDATE accounts SET balance = 0");
+	raw_call(s, &b, &msg, &m);
+	cr_assert_eq(m.type, WIRE_ERROR);
+	cr_assert_eq(m.code, WIRE_E_BAD_REQUEST, "%s", m.text);
+	wire_msg_free(&m);
+	nng_msg_free(msg);
+	nng_close(s);
+	cr_assert_eq(xact_commit(tx, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_COMMITTED);
+	xact_tx_free(tx);
+	cr_assert_eq(balance(1, 10), BALANCE + 1, "ran once");
 	xact_disconnect(c);
 }
