@@ -36,6 +36,24 @@ enum {
 	REC_HORIZON = 4,
 };
 
+/* Integers in records are little endian whatever the host is. */
+static void
+put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t
+get_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
 #define MAX_NAMES DLOG_MAX_NAMES
 
 struct entry {
@@ -215,14 +233,14 @@ replay(void *arg, uint8_t type, const void *payload, uint32_t len)
 	struct dlog *d = arg;
 	const char *names[MAX_NAMES], *gid;
 	struct entry *e;
-	uint64_t inc, h[2];
+	uint64_t inc;
 	size_t n;
 
 	switch (type) {
 	case REC_INCARNATION:
-		if (len != sizeof(inc))
+		if (len != 8)
 			return -1;
-		memcpy(&inc, payload, sizeof(inc));
+		inc = get_le64(payload);
 		if (inc > d->incarnation)
 			d->incarnation = inc;
 		return 0;
@@ -239,10 +257,10 @@ replay(void *arg, uint8_t type, const void *payload, uint32_t len)
 		mark_ended(d, payload);
 		return 0;
 	case REC_HORIZON:
-		if (len != sizeof(h))
+		if (len != 16)
 			return -1;
-		memcpy(h, payload, sizeof(h));
-		raise_horizon(d, h[0], h[1]);
+		raise_horizon(d, get_le64(payload),
+		              get_le64((const uint8_t *)payload + 8));
 		return 0;
 	default:
 		return -1;
@@ -255,6 +273,7 @@ dlog_open(const char *dir, const char *node, uint64_t retain_ended,
 {
 	char path[PATH_MAX];
 	struct dlog *d;
+	uint8_t buf[8];
 	uint64_t inc;
 
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
@@ -276,7 +295,8 @@ dlog_open(const char *dir, const char *node, uint64_t retain_ended,
 		return -1;
 	}
 	inc = ++d->incarnation;
-	if (wal_append_sync(d->wal, REC_INCARNATION, &inc, sizeof(inc)) != 0) {
+	put_le64(buf, inc);
+	if (wal_append_sync(d->wal, REC_INCARNATION, buf, sizeof(buf)) != 0) {
 		snprintf(err, errlen, "%s: cannot write incarnation", path);
 		dlog_close(d);
 		return -1;
@@ -468,16 +488,16 @@ snapshot(void *arg, wal_emit_fn emit, void *emit_ctx)
 {
 	struct snap_ctx s = {arg, emit, emit_ctx, 0};
 	struct dlog *d = s.d;
-	uint64_t h[2];
+	uint8_t buf[16];
 
 	pthread_mutex_lock(&d->mu);
-	s.rc = emit(emit_ctx, REC_INCARNATION, &d->incarnation,
-	            sizeof(d->incarnation));
+	put_le64(buf, d->incarnation);
+	s.rc = emit(emit_ctx, REC_INCARNATION, buf, 8);
 	/* The horizon, or forgotten commits would read as never committed. */
 	if (s.rc == 0 && (d->horizon_inc | d->horizon_seq) != 0) {
-		h[0] = d->horizon_inc;
-		h[1] = d->horizon_seq;
-		s.rc = emit(emit_ctx, REC_HORIZON, h, sizeof(h));
+		put_le64(buf, d->horizon_inc);
+		put_le64(buf + 8, d->horizon_seq);
+		s.rc = emit(emit_ctx, REC_HORIZON, buf, sizeof(buf));
 	}
 	for (struct entry *e = d->ended_head; e != NULL && s.rc == 0;
 	     e = e->next_ended)

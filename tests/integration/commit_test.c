@@ -69,7 +69,7 @@ static int
 transfer(xact_conn *c, int from, int to, int id, long amount, char *gid,
          xact_outcome *o)
 {
-	char debit[128], credit[128], names[2][8];
+	char debit[128], credit[128], names[2][16];
 	const char *d[] = {debit}, *k[] = {credit};
 	struct xact_branch b[2];
 
