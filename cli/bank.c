@@ -731,8 +731,8 @@ bank_run(const struct run_opts *o)
 	printf("%-18s %lld\n", "unknown_committed", r.committed);
 	printf("%-18s %lld\n", "unknown_aborted", r.aborted);
 	printf("%-18s %lld\n", "unresolved", r.unresolved);
-	printf("%-18s %lld%s\n", "lost", lost,
-	       lost > 0 ? "  (failed before a gid was known)" : "");
+	printf("%-18s %lld%s\n", "not_started", lost,
+	       lost > 0 ? "  (the begin got no answer: no work was sent)" : "");
 	printf("%-18s %.1f\n", "tps",
 	       elapsed_ms > 0 ? (double)committed * 1000.0 / (double)elapsed_ms
 	                      : 0.0);

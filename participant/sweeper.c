@@ -176,7 +176,8 @@ scan(struct sweeper *s)
 		resolve_one(s, gid, age < 0 ? 0 : (uint64_t)age);
 	}
 	PQclear(r);
-	qsort(now.v, now.n, sizeof(*now.v), cmp_gid);
+	if (now.n > 1)
+		qsort(now.v, now.n, sizeof(*now.v), cmp_gid);
 	free(s->seen.v);
 	s->seen = now;
 }

@@ -188,6 +188,12 @@ Test(commit, coordinator_crash_after_commit_record_commits_all)
 	          "recovery must finish phase 2");
 	cr_assert_eq(balance(0, 4), BALANCE - 7);
 	cr_assert_eq(balance(2, 4), BALANCE + 7);
+	/* The client lost its answer but knew the gid: it can ask. */
+	cr_assert_neq(gid[0], '\0', "the gid is known before the work");
+	xact_disconnect(c);
+	c = connect_c();
+	cr_assert_eq(xact_status(c, gid, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_COMMITTED);
 	xact_disconnect(c);
 }
 
