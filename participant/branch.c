@@ -67,6 +67,7 @@ struct branch {
 	uint64_t last_seq;
 	struct wire_buf last_reply; /* the reply to last_seq (R2) */
 	bool failed;                /* a statement failed: vote NO */
+	bool dirty_session;         /* changed session state: close its conn */
 	struct pg_err fail;
 	/* The running statement's cancel handle, for R4. */
 	pthread_mutex_t cancel_mu;
@@ -189,6 +190,22 @@ set_conn(struct branch *b, PGconn *c)
 	pthread_mutex_unlock(&b->cancel_mu);
 }
 
+/*
+ * Give the branch's work connection back. The cancel handle goes first: a
+ * ROLLBACK's cancel must never reach the next user of the connection.
+ */
+static void
+drop_conn(struct branches *bs, struct branch *b)
+{
+	PGconn *c = b->conn;
+
+	set_conn(b, NULL);
+	if (b->dirty_session)
+		pg_discard(bs->work, c);
+	else
+		pg_release(bs->work, c);
+}
+
 /* End the local transaction of an ACTIVE branch and give back its conn. */
 static void
 close_local(struct branches *bs, struct branch *b, const char *how)
@@ -200,8 +217,7 @@ close_local(struct branches *bs, struct branch *b, const char *how)
 	if (pg_command(b->conn, how, &e) != 0)
 		xlog_warn("gid=%s %s failed: %s %s", b->gid, how, e.sqlstate,
 		          e.message);
-	pg_release(bs->work, b->conn);
-	set_conn(b, NULL);
+	drop_conn(bs, b);
 }
 
 /* Run "COMMIT PREPARED" or "ROLLBACK PREPARED" on a resolve connection. */
@@ -274,6 +290,8 @@ static void
 branch_unlock(struct branches *bs, struct branch *b)
 {
 	atomic_store(&b->touched_ms, clock_now_ms());
+	if (b->state != BR_ACTIVE)
+		wire_buf_free(&b->last_reply); /* only EXEC repeats need it */
 	pthread_mutex_unlock(&b->mu);
 	if (atomic_load(&b->abort_requested) &&
 	    pthread_mutex_trylock(&b->mu) == 0) {
@@ -400,7 +418,21 @@ run_statement(struct branches *bs, struct branch *b, const char *sql,
 		reply_sql_error(reply, &e);
 		return;
 	}
+	if (pg_touches_session(sql))
+		b->dirty_session = true;
 	if ((res = pg_statement(b->conn, sql, &e)) == NULL) {
+		fail_branch(b, &e);
+		reply_sql_error(reply, &e);
+		return;
+	}
+	if (PQtransactionStatus(b->conn) != PQTRANS_INTRANS) {
+		/* R5's backstop: something ended the local transaction. */
+		PQclear(res);
+		xlog_error("gid=%s a statement ended the branch's transaction",
+		           b->gid);
+		pg_err_set(&e, "0A000",
+		           "the statement ended the branch's transaction; "
+		           "transaction control is not allowed in a branch");
 		fail_branch(b, &e);
 		reply_sql_error(reply, &e);
 		return;
@@ -503,6 +535,15 @@ is_prepared(struct branches *bs, const char *gid, struct pg_err *e)
 	return found;
 }
 
+/* Roll the branch back and vote NO (R1: it has not voted YES). */
+static enum wire_vote
+abort_vote(struct branches *bs, struct branch *b)
+{
+	close_local(bs, b, "ROLLBACK");
+	b->state = BR_ABORTED;
+	return WIRE_VOTE_NO;
+}
+
 /* PREPARE of an ACTIVE branch: statements, read-only test, PREPARE. */
 static enum wire_vote
 prepare_active(struct branches *bs, struct branch *b, const struct wire_msg *m,
@@ -533,14 +574,23 @@ prepare_active(struct branches *bs, struct branch *b, const struct wire_msg *m,
 		fail_branch(b, e);
 	if (b->failed) {
 		*e = b->fail;
-		close_local(bs, b, "ROLLBACK");
-		b->state = BR_ABORTED;
-		return WIRE_VOTE_NO;
+		return abort_vote(bs, b);
 	}
-	/* Wrote nothing: commit now and leave phase 2 (read-only vote). */
-	r = PQexec(b->conn, "SELECT pg_current_xact_id_if_assigned() IS NULL");
-	readonly = PQresultStatus(r) == PGRES_TUPLES_OK &&
-	           PQgetvalue(r, 0, 0)[0] == 't';
+	/*
+	 * Wrote nothing: commit now and leave phase 2 (read-only vote). The
+	 * function is schema-qualified so a client's search_path cannot
+	 * shadow it, and a failed check is a NO: it leaves the block aborted,
+	 * and PREPARE in an aborted block quietly rolls back.
+	 */
+	r = PQexec(b->conn,
+	           "SELECT pg_catalog.pg_current_xact_id_if_assigned() "
+	           "IS NULL");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+		pg_err_from(e, b->conn, r);
+		PQclear(r);
+		return abort_vote(bs, b);
+	}
+	readonly = PQgetvalue(r, 0, 0)[0] == 't';
 	PQclear(r);
 	if (readonly) {
 		close_local(bs, b, "COMMIT");
@@ -550,19 +600,28 @@ prepare_active(struct branches *bs, struct branch *b, const struct wire_msg *m,
 	}
 	if (FAILPOINT("participant.before_prepare") == FP_ERROR) {
 		pg_err_set(e, "XX000", "failpoint participant.before_prepare");
-		close_local(bs, b, "ROLLBACK");
-		b->state = BR_ABORTED;
-		return WIRE_VOTE_NO;
+		return abort_vote(bs, b);
+	}
+	if (PQtransactionStatus(b->conn) != PQTRANS_INTRANS) {
+		pg_err_set(e, "25P02", "the branch's transaction is not open");
+		return abort_vote(bs, b);
 	}
 	snprintf(sql, sizeof(sql), "PREPARE TRANSACTION '%s'", b->gid);
-	if (pg_command(b->conn, sql, e) != 0) {
-		/* PostgreSQL rolled the transaction back. */
-		close_local(bs, b, "ROLLBACK");
-		b->state = BR_ABORTED;
-		return WIRE_VOTE_NO;
+	r = PQexec(b->conn, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK ||
+	    strcmp(PQcmdStatus(r), "PREPARE TRANSACTION") != 0) {
+		/* An error, or a "ROLLBACK" tag: nothing was prepared. */
+		if (PQresultStatus(r) == PGRES_COMMAND_OK)
+			pg_err_set(
+			    e, "40000",
+			    "PREPARE TRANSACTION rolled the branch back");
+		else
+			pg_err_from(e, b->conn, r);
+		PQclear(r);
+		return abort_vote(bs, b);
 	}
-	pg_release(bs->work, b->conn);
-	set_conn(b, NULL);
+	PQclear(r);
+	drop_conn(bs, b);
 	b->state = BR_PREPARED;
 	FAILPOINT("participant.after_prepare");
 	return WIRE_VOTE_YES;
@@ -729,16 +788,25 @@ branch_resolve(struct branches *bs, const char *gid, bool commit)
 
 	if (b != NULL)
 		branch_lock(b);
-	if (b != NULL && !commit) {
-		abort_locked(bs, b);
-		rc = b->state == BR_ABORTED ? 0 : -1;
+	/*
+	 * The sweeper has just seen gid in pg_prepared_xacts: act on
+	 * PostgreSQL whatever memory says (a tombstone whose ROLLBACK PREPARED
+	 * failed says ABORTED while the branch is still prepared).
+	 */
+	if (b != NULL && b->state == BR_ACTIVE) {
+		rc = -1; /* live again: the next scan decides */
+	} else if (b != NULL && !commit && b->state == BR_COMMITTED &&
+	           !b->readonly) {
+		xlog_error("gid=%s ROLLBACK of a committed branch refused",
+		           gid);
+		rc = -1;
 	} else if (finish_prepared(bs, gid, commit, &e) != 0) {
 		xlog_warn("gid=%s %s PREPARED failed: %s %s", gid,
 		          commit ? "COMMIT" : "ROLLBACK", e.sqlstate,
 		          e.message);
 		rc = -1;
 	} else if (b != NULL)
-		b->state = BR_COMMITTED;
+		b->state = commit ? BR_COMMITTED : BR_ABORTED;
 	if (b != NULL) {
 		branch_unlock(bs, b);
 		branch_put(bs, b);

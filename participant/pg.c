@@ -46,8 +46,8 @@ set_from_conn(struct pg_err *e, PGconn *c, const char *sqlstate)
 		e->message[--n] = '\0';
 }
 
-static void
-set_from_result(struct pg_err *e, PGconn *c, PGresult *r)
+void
+pg_err_from(struct pg_err *e, PGconn *c, const PGresult *r)
 {
 	const char *st =
 	    r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
@@ -179,6 +179,13 @@ pg_acquire(struct pg_pool *p, uint32_t wait_ms, struct pg_err *e)
 }
 
 void
+pg_discard(struct pg_pool *p, PGconn *c)
+{
+	PQfinish(c);
+	pg_release(p, NULL);
+}
+
+void
 pg_release(struct pg_pool *p, PGconn *c)
 {
 	if (c != NULL && (PQstatus(c) != CONNECTION_OK ||
@@ -204,7 +211,7 @@ pg_command(PGconn *c, const char *sql, struct pg_err *e)
 		PQclear(r);
 		return 0;
 	}
-	set_from_result(e, c, r);
+	pg_err_from(e, c, r);
 	PQclear(r);
 	return -1;
 }
@@ -253,7 +260,7 @@ pg_statement(PGconn *c, const char *sql, struct pg_err *e)
 	case PGRES_PIPELINE_ABORTED:
 		break;
 	}
-	set_from_result(e, c, r);
+	pg_err_from(e, c, r);
 	PQclear(r);
 	return NULL;
 }
@@ -263,7 +270,9 @@ static const char *
 skip_noise(const char *s)
 {
 	for (;;) {
-		while (isspace((unsigned char)*s) || *s == '(')
+		/* PostgreSQL drops empty statements: "; COMMIT" is a
+		 * COMMIT. */
+		while (isspace((unsigned char)*s) || *s == '(' || *s == ';')
 			s++;
 		if (s[0] == '-' && s[1] == '-') {
 			while (*s != '\0' && *s != '\n')
@@ -289,6 +298,20 @@ word_is(const char *s, const char *word)
 
 	return strncasecmp(s, word, n) == 0 && !isalnum((unsigned char)s[n]) &&
 	       s[n] != '_';
+}
+
+int
+pg_touches_session(const char *sql)
+{
+	const char *s = skip_noise(sql);
+
+	if (word_is(s, "SET")) {
+		s = skip_noise(s + strlen("SET"));
+		return !word_is(s, "LOCAL") && !word_is(s, "TRANSACTION") &&
+		       !word_is(s, "CONSTRAINTS");
+	}
+	return word_is(s, "RESET") || word_is(s, "DISCARD") ||
+	       word_is(s, "LOAD") || word_is(s, "LISTEN");
 }
 
 int

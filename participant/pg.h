@@ -35,6 +35,9 @@ PGconn *pg_acquire(struct pg_pool *p, uint32_t wait_ms, struct pg_err *e);
 /* Give it back; a connection that is broken or not idle is closed. */
 void pg_release(struct pg_pool *p, PGconn *c);
 
+/* Close it instead of giving it back (its session state was changed). */
+void pg_discard(struct pg_pool *p, PGconn *c);
+
 /* Run a command; 0, or -1 with e. */
 int pg_command(PGconn *c, const char *sql, struct pg_err *e);
 
@@ -52,6 +55,18 @@ PGresult *pg_statement(PGconn *c, const char *sql, struct pg_err *e);
  * the database inside a branch: a COMMIT there would break atomicity.
  */
 int pg_is_txn_control(const char *sql);
+
+/*
+ * True when sql (after blanks and comments) changes session state that
+ * would outlive the branch on a pooled connection: SET without LOCAL,
+ * RESET, DISCARD, LOAD, LISTEN. Such a branch's connection is closed
+ * rather than reused. (set_config(..., false) is not caught.)
+ */
+int pg_touches_session(const char *sql);
+
+/* Fill e from a failed result (or from the connection when r says
+ * nothing). */
+void pg_err_from(struct pg_err *e, PGconn *c, const PGresult *r);
 
 void pg_err_set(struct pg_err *e, const char *sqlstate, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

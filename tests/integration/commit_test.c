@@ -532,3 +532,55 @@ Test(commit, repeated_statement_runs_once)
 	cr_assert_eq(balance(1, 10), BALANCE + 1, "ran once");
 	xact_disconnect(c);
 }
+
+Test(commit, hostile_statements_cannot_break_atomicity)
+{
+	static const char *smuggle[] = {"; COMMIT", " ;; ROLLBACK",
+	                                "/* x */ ; PREPARE TRANSACTION 'x'",
+	                                "(BEGIN)", "end"};
+	const char *sa[] = {"SET LOCAL search_path = public, pg_catalog",
+	                    "UPDATE accounts SET balance = balance - 10 "
+	                    "WHERE id = 1"};
+	const char *sb[] = {"UPDATE accounts SET balance = balance + 10 "
+	                    "WHERE id = 1"};
+	struct xact_branch br[] = {{"bank1", sa, 2}, {"bank2", sb, 1}};
+	xact_result *r;
+	xact_conn *c;
+	xact_tx *tx;
+	xact_outcome o;
+
+	start(&(struct hcluster_opts){.n = 2});
+	c = connect_c();
+	/* Statements that would end the local transaction are refused,
+	 * however they are dressed, and the branch's write is undone. */
+	for (size_t i = 0; i < sizeof(smuggle) / sizeof(smuggle[0]); i++) {
+		cr_assert_eq(xact_begin(c, &tx), 0);
+		cr_assert_eq(xact_exec(tx, "bank1",
+		                       "UPDATE accounts SET balance = 0 "
+		                       "WHERE id = 2",
+		                       &r),
+		             0);
+		xact_result_free(r);
+		cr_assert_eq(xact_exec(tx, "bank1", smuggle[i], &r), 0, "%s",
+		             xact_errmsg(c));
+		cr_assert_str_eq(xact_result_sqlstate(r), "0A000", "%s",
+		                 smuggle[i]);
+		xact_result_free(r);
+		cr_assert_eq(xact_rollback(tx), 0, "%s", xact_errmsg(c));
+		xact_tx_free(tx);
+		cr_assert_eq(balance(0, 2), BALANCE, "after %s", smuggle[i]);
+	}
+	/* A function that shadows the read-only check through search_path
+	 * must not turn the branch into a fake YES or READ-ONLY. */
+	cr_assert_eq(hpg_exec(&C.pg[0],
+	                      "CREATE FUNCTION public."
+	                      "pg_current_xact_id_if_assigned() RETURNS "
+	                      "xid8 LANGUAGE plpgsql AS $$ BEGIN RAISE "
+	                      "EXCEPTION 'shadow'; END $$"),
+	             0);
+	cr_assert_eq(xact_submit(c, br, 2, NULL, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_COMMITTED, "%s", xact_errmsg(c));
+	cr_assert_eq(balance(0, 1), BALANCE - 10);
+	cr_assert_eq(balance(1, 1), BALANCE + 10);
+	xact_disconnect(c);
+}
