@@ -135,9 +135,15 @@ fail:
 void
 peer_close(struct peer *p)
 {
+	if (p != NULL)
+		nng_close(p->sock); /* a second close just fails: harmless */
+}
+
+void
+peer_free(struct peer *p)
+{
 	if (p == NULL)
 		return;
-	nng_close(p->sock);
 	free(p->name);
 	free(p->url);
 	free(p);

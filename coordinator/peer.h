@@ -34,6 +34,10 @@ const char *peer_name(const struct peer *p);
 int peer_call(struct peer *p, const struct wire_buf *req, uint32_t timeout_ms,
               peer_reply_fn cb, void *arg);
 
+/* Close the socket: calls in flight fail, new ones are refused. */
 void peer_close(struct peer *p);
+
+/* Free a closed peer, once no callback can use it any more. */
+void peer_free(struct peer *p);
 
 #endif

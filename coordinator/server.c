@@ -168,11 +168,14 @@ handle_exec(struct cctx *cc, const struct wire_msg *m)
 		return;
 	}
 	if (tx->sm.state != TWOPC_ACTIVE) {
+		char why[TWOPC_REASON_MAX + 64];
+
+		/* Once unlocked the ticker may free tx: copy first. */
+		snprintf(why, sizeof(why), "transaction %s is %s%s%s", m->gid,
+		         twopc_state_name(tx->sm.state),
+		         tx->sm.reason[0] ? ": " : "", tx->sm.reason);
 		pthread_mutex_unlock(&tx->mu);
-		cctx_reply_error(cc, WIRE_E_NOT_ACTIVE,
-		                 "transaction %s is %s: %s", m->gid,
-		                 twopc_state_name(tx->sm.state),
-		                 tx->sm.reason[0] ? tx->sm.reason : "");
+		cctx_reply_error(cc, WIRE_E_NOT_ACTIVE, "%s", why);
 		return;
 	}
 	if (tx->busy && m->seq == tx->next_stmt) {
@@ -194,17 +197,25 @@ handle_exec(struct cctx *cc, const struct wire_msg *m)
 		                 m->gid);
 		return;
 	}
-	if (m->seq == tx->next_stmt && m->seq != 0) {
+	if (m->seq == 0) {
+		pthread_mutex_unlock(&tx->mu);
+		cctx_reply_error(cc, WIRE_E_BAD_REQUEST,
+		                 "statement numbers start at 1");
+		return;
+	}
+	if (m->seq == tx->next_stmt) {
 		/* The answer to the last statement was lost: the participant
 		 * still has it and answers a repeat of it from its cache. */
 		repeat = true;
-	} else if (m->seq != tx->next_stmt + 1) {
+	} else if (m->seq < tx->next_stmt) {
+		/* Numbers only grow; gaps are fine (a client counts the
+		 * statements the coordinator refused too). */
 		pthread_mutex_unlock(&tx->mu);
 		cctx_reply_error(cc, WIRE_E_BAD_REQUEST,
-		                 "transaction %s: statement %llu is out of "
-		                 "order (expected %llu)",
+		                 "transaction %s: statement %llu is older than "
+		                 "the last one (%llu)",
 		                 m->gid, (unsigned long long)m->seq,
-		                 (unsigned long long)tx->next_stmt + 1);
+		                 (unsigned long long)tx->next_stmt);
 		return;
 	}
 	if (repeat && (size_t)peer != tx->last_peer) {
@@ -260,6 +271,14 @@ handle_finish(struct cctx *cc, const struct wire_msg *m)
 		/* Finished and reaped: answer from the log, idempotently. */
 		enum wire_outcome o = coord_outcome(cc->co, m->gid, &forgotten);
 		struct wire_buf b;
+
+		if (forgotten) {
+			cctx_reply_error(cc, WIRE_E_UNKNOWN_TX,
+			                 "%s is older than the outcomes the "
+			                 "decision log retains",
+			                 m->gid);
+			return;
+		}
 
 		wire_buf_init(&b, WIRE_OUTCOME);
 		wire_put_str(&b, WIRE_T_GID, m->gid);
@@ -390,7 +409,8 @@ handle_status(struct cctx *cc, const struct wire_msg *m)
 		return;
 	}
 	o = coord_outcome(cc->co, m->gid, &forgotten);
-	if (forgotten && m->type == WIRE_STATUS) {
+	if (forgotten) {
+		/* Never guess: not even presumed abort, for a participant. */
 		cctx_reply_error(cc, WIRE_E_UNKNOWN_TX,
 		                 "%s is older than the outcomes the decision "
 		                 "log retains",
@@ -625,8 +645,11 @@ drain_outstanding(struct coordinator *co)
 static int
 free_tx(struct hmap_node *n, void *arg)
 {
+	struct tx *tx = container_of(n, struct tx, node);
+
 	(void)arg;
-	tx_free(container_of(n, struct tx, node));
+	if (tx->outstanding == 0)
+		tx_free(tx); /* else a late callback may still touch it */
 	return 0;
 }
 
@@ -640,22 +663,27 @@ coordinator_stop(struct coordinator *co)
 	if (co->rep_open)
 		nng_close(co->rep); /* no new requests */
 	for (size_t i = 0; i < co->npeers; i++)
-		peer_close(co->peers[i]); /* in-flight calls finish, failed */
+		peer_close(co->peers[i]); /* in-flight calls fail at once */
 	if (co->txs.buckets != NULL)
 		drain_outstanding(co);
+	/*
+	 * Undecided work is presumed aborted; logged commits resume on the
+	 * next start. Closing the log flushes what is queued, and its
+	 * completions may still try to send: the peers are closed, not freed.
+	 */
+	dlog_close(co->dlog);
 	for (size_t i = 0; i < co->nctxs; i++) {
 		if (co->ctxs[i].aio != NULL) {
 			nng_aio_stop(co->ctxs[i].aio);
 			nng_aio_free(co->ctxs[i].aio);
 		}
 	}
-	/* Undecided work is presumed aborted; logged commits resume on the
-	 * next start. Closing the log flushes what is queued. */
-	dlog_close(co->dlog);
 	if (co->txs.buckets != NULL) {
 		hmap_foreach(&co->txs, free_tx, NULL);
 		hmap_destroy(&co->txs);
 	}
+	for (size_t i = 0; i < co->npeers; i++)
+		peer_free(co->peers[i]);
 	if (co->ticker_ran)
 		xlog_info("stopped: %llu begun, %llu committed, %llu aborted, "
 		          "%llu bad requests",

@@ -88,7 +88,8 @@ static void
 enter_committed(struct twopc *t)
 {
 	t->state = TWOPC_COMMITTED;
-	t->io->log_end(t->io_ctx, t);
+	if (!t->keep_record)
+		t->io->log_end(t->io_ctx, t);
 	reply_once(t);
 }
 

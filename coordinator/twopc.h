@@ -71,6 +71,9 @@ struct twopc {
 	uint64_t vote_deadline_ms;
 	uint64_t logged_ms; /* when the COMMIT record became durable */
 	bool replied;       /* reply() has been called */
+	/* Never END: a branch named in the record cannot be reached from
+	 * here, so the record must keep answering COMMIT to inquiries. */
+	bool keep_record;
 	/* Why it aborted, for the client: "bank2 voted NO: 23514 ...". */
 	char reason[TWOPC_REASON_MAX];
 	char reason_sqlstate[6];

@@ -424,8 +424,9 @@ recover_one(void *arg, const char *gid, const char *const *names, size_t n)
 		    cfg_find(co->cfg->participants, co->npeers, names[i]);
 
 		if (e == NULL) {
-			/* Its branch stays prepared and its sweeper's
-			 * inquiry gets COMMIT from the open record. */
+			/* Its branch stays prepared; the record stays open
+			 * (no END) so its sweeper's inquiry gets COMMIT. */
+			tx->sm.keep_record = true;
 			xlog_error("gid=%s participant %s is no longer "
 			           "configured; its branch cannot be committed "
 			           "from here",

@@ -892,6 +892,21 @@ Test(twopc, recover_with_no_branch_left)
 	cr_assert_eq(count(EV_REPLY), 0);
 }
 
+Test(twopc, recover_keeps_the_record_for_an_unreachable_branch)
+{
+	/* A participant named in the record is no longer configured: the
+	 * others finish, but END would let the record be forgotten and its
+	 * branch be presumed aborted later. */
+	setup_n(1);
+	fk.logged = true;
+	tp.keep_record = true;
+	at(1);
+	twopc_recover(&tp, 1);
+	ack(0, 2);
+	cr_assert_eq(tp.state, TWOPC_COMMITTED);
+	cr_assert_eq(count(EV_LOG_END), 0, "the record must stay open");
+}
+
 /* ---- outcomes and names ---- */
 
 Test(twopc, outcome_of_every_state)
