@@ -42,6 +42,7 @@ twopc_init(struct twopc *t, struct twopc_branch *branches, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		branches[i].vote = TWOPC_VOTE_NONE;
 		branches[i].acked = false;
+		branches[i].sending = false;
 	}
 }
 
@@ -115,6 +116,7 @@ send_commit(struct twopc *t, size_t i, uint64_t now)
 	struct twopc_branch *b = &t->branches[i];
 
 	assert(t->state == TWOPC_COMMITTING); /* I1 */
+	b->sending = true;
 	b->next_send_ms = now + b->backoff_ms;
 	b->backoff_ms = b->backoff_ms * 2 > t->timing.retry_max_ms
 	                    ? t->timing.retry_max_ms
@@ -243,8 +245,19 @@ twopc_ack(struct twopc *t, size_t branch, uint64_t now)
 	if (t->state != TWOPC_COMMITTING)
 		return;
 	t->branches[branch].acked = true;
+	t->branches[branch].sending = false;
 	if (all_acked(t))
 		enter_committed(t);
+}
+
+void
+twopc_commit_failed(struct twopc *t, size_t branch, uint64_t now)
+{
+	(void)now;
+	/* I5: keep resending; one call at a time per branch, so a long
+	 * partition does not pile up calls that all land when it heals. */
+	if (t->state == TWOPC_COMMITTING)
+		t->branches[branch].sending = false;
 }
 
 void
@@ -274,7 +287,7 @@ twopc_tick(struct twopc *t, uint64_t now)
 			struct twopc_branch *b = &t->branches[i];
 
 			if (b->vote == TWOPC_VOTE_YES && !b->acked &&
-			    now >= b->next_send_ms)
+			    !b->sending && now >= b->next_send_ms)
 				send_commit(t, i, now);
 		}
 		if (now >= t->logged_ms + t->timing.commit_wait_ms)

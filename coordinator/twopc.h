@@ -36,6 +36,7 @@ struct twopc_branch {
 	size_t peer; /* index of the participant */
 	enum twopc_vote vote;
 	bool acked;            /* COMMIT acknowledged */
+	bool sending;          /* a COMMIT is in flight: no resend yet */
 	uint64_t next_send_ms; /* when to resend COMMIT */
 	uint32_t backoff_ms;   /* current resend interval */
 };
@@ -101,6 +102,9 @@ void twopc_logged(struct twopc *t, uint64_t now);
 
 /* A branch acknowledged COMMIT. */
 void twopc_ack(struct twopc *t, size_t branch, uint64_t now);
+
+/* A COMMIT to a branch failed or timed out: resend when due. */
+void twopc_commit_failed(struct twopc *t, size_t branch, uint64_t now);
 
 /* Abort before the decision (client rollback, idle timeout, lost branch). */
 void twopc_abort(struct twopc *t, const char *why, uint64_t now);

@@ -189,15 +189,16 @@ branch_reply(void *arg, int rv, const struct wire_msg *m, const void *raw,
 		}
 		break;
 	case CALL_COMMIT:
-		if (rv == 0 && m->type == WIRE_ACK)
+		if (rv == 0 && m->type == WIRE_ACK) {
 			twopc_ack(&tx->sm, bc->branch, now);
-		else
-			xlog_warn("gid=%s COMMIT to %s not acked (%s); will "
-			          "resend",
-			          tx->gid, branch_name(tx, bc->branch),
-			          rv != 0           ? nng_strerror(rv)
-			          : m->text != NULL ? m->text
-			                            : wire_type_name(m->type));
+			break;
+		}
+		xlog_warn("gid=%s COMMIT to %s not acked (%s); will resend",
+		          tx->gid, branch_name(tx, bc->branch),
+		          rv != 0           ? nng_strerror(rv)
+		          : m->text != NULL ? m->text
+		                            : wire_type_name(m->type));
+		twopc_commit_failed(&tx->sm, bc->branch, now);
 		break;
 	case CALL_ROLLBACK:
 		break; /* presumed abort: acks are not needed */
@@ -230,6 +231,8 @@ call_branch(struct tx *tx, size_t branch, enum call_kind kind,
 	if (kind == CALL_PREPARE)
 		twopc_vote_failed(&tx->sm, branch, nng_strerror(rv),
 		                  clock_now_ms());
+	else if (kind == CALL_COMMIT)
+		twopc_commit_failed(&tx->sm, branch, clock_now_ms());
 }
 
 static void
@@ -257,7 +260,11 @@ send_gid_only(struct tx *tx, size_t i, enum call_kind kind)
 	wire_buf_init(&b,
 	              kind == CALL_COMMIT ? WIRE_BR_COMMIT : WIRE_BR_ROLLBACK);
 	wire_put_str(&b, WIRE_T_GID, tx->gid);
-	call_branch(tx, i, kind, &b, tx->co->cfg->request_timeout_ms);
+	/* A COMMIT call lives no longer than the resend cap: the next try
+	 * waits for it (one in flight per branch). */
+	call_branch(tx, i, kind, &b,
+	            kind == CALL_COMMIT ? tx->co->cfg->retry_max_ms
+	                                : tx->co->cfg->request_timeout_ms);
 	wire_buf_free(&b);
 }
 

@@ -926,6 +926,17 @@ open_locked(struct wal *w, char *err, size_t errlen)
 	if (st.st_size == 0 && fsync_dir(w->path) != 0)
 		return fail(err, errlen, "%s: cannot fsync its directory: %s",
 		            w->path, strerror(errno));
+	/*
+	 * Replay must act only on what is on disk. After a failed fsync
+	 * (the last life exited on it) the page cache may still hold pages
+	 * that never reached the disk, now marked clean; a new fsync would
+	 * succeed. So sync what is dirty, then drop the cached pages, and
+	 * read the file from the disk.
+	 */
+	if (fdatasync(w->fd) != 0)
+		return fail(err, errlen, "%s: fdatasync before replay: %s",
+		            w->path, strerror(errno));
+	(void)posix_fadvise(w->fd, 0, 0, POSIX_FADV_DONTNEED);
 	return 0;
 }
 

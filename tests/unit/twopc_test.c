@@ -47,6 +47,7 @@ struct fake {
 	uint64_t now;  /* the time the test is passing in */
 	bool logged;   /* twopc_logged() (or recovery) happened */
 	bool in_check; /* property test: check invariants in callbacks */
+	bool commit_calls_fail; /* every COMMIT call times out at once */
 };
 
 static struct fake fk;
@@ -88,7 +89,10 @@ fake_send_commit(void *ctx, struct twopc *t, size_t i)
 	cr_assert_eq(t->state, TWOPC_COMMITTING);
 	cr_assert_eq(t->branches[i].vote, TWOPC_VOTE_YES,
 	             "COMMIT to branch %zu that did not vote YES", i);
+	cr_assert(t->branches[i].sending, "a second COMMIT in flight");
 	record(EV_COMMIT, t, i);
+	if (fk.commit_calls_fail)
+		twopc_commit_failed(t, i, fk.now); /* as call_branch does */
 }
 
 static void
@@ -247,15 +251,23 @@ ack(size_t b, uint64_t now)
 
 /* n branches, all prepared and voted YES at t=10, record durable at t=20. */
 static void
-to_committing(size_t n)
+to_committing_with(size_t n, bool commit_calls_fail)
 {
 	setup_n(n);
+	fk.commit_calls_fail = commit_calls_fail;
 	start(0);
 	for (size_t i = 0; i < n; i++)
 		vote(i, TWOPC_VOTE_YES, 10);
 	cr_assert_eq(tp.state, TWOPC_LOGGING);
 	logged(20);
 	cr_assert_eq(tp.state, TWOPC_COMMITTING);
+}
+
+/* All YES, record durable at 20, every COMMIT in flight (none answers). */
+static void
+to_committing(size_t n)
+{
+	to_committing_with(n, false);
 }
 
 TestSuite(twopc, .timeout = 60);
@@ -678,7 +690,7 @@ Test(twopc, commit_resend_backoff)
 	                          2520, 3520, 4520, 5520, 6520};
 	const size_t nsends = sizeof(sends) / sizeof(sends[0]);
 
-	to_committing(2);
+	to_committing_with(2, true);
 	ack(1, 21); /* branch 1 acks at once and is never resent to */
 	cr_assert_eq(count_to(EV_COMMIT, 0), 1);
 
@@ -706,7 +718,7 @@ Test(twopc, commit_resend_backoff)
 
 Test(twopc, commit_resend_coarse_ticks)
 {
-	to_committing(1);
+	to_committing_with(1, true);
 	/* A late tick sends once, not once per missed interval. */
 	tick(20 + 5 * RETRY_MAX);
 	cr_assert_eq(count(EV_COMMIT), 2);
@@ -723,6 +735,21 @@ Test(twopc, commit_resend_coarse_ticks)
 	cr_assert_eq(tp.state, TWOPC_COMMITTED);
 }
 
+Test(twopc, one_commit_in_flight_per_branch)
+{
+	to_committing(1);
+	cr_assert_eq(count_to(EV_COMMIT, 0), 1);
+	/* The first call has not answered: however long, no second one. */
+	tick(20 + RETRY_MAX * 10);
+	cr_assert_eq(count_to(EV_COMMIT, 0), 1, "no pile-up while in flight");
+	/* It times out: the resend goes at the next tick that is due. */
+	twopc_commit_failed(&tp, 0, 20 + RETRY_MAX * 10);
+	tick(20 + RETRY_MAX * 10 + 1);
+	cr_assert_eq(count_to(EV_COMMIT, 0), 2);
+	ack(0, 20 + RETRY_MAX * 10 + 2);
+	cr_assert_eq(tp.state, TWOPC_COMMITTED);
+}
+
 Test(twopc, commit_resend_fixed_interval)
 {
 	static const struct twopc_timing odd = {
@@ -733,6 +760,7 @@ Test(twopc, commit_resend_fixed_interval)
 	};
 
 	memset(&fk, 0, sizeof(fk));
+	fk.commit_calls_fail = true; /* each call times out */
 	twopc_init(&tp, br, 1, &fake_io, &fk, &odd);
 	start(0);
 	vote(0, TWOPC_VOTE_YES, 1);
@@ -857,7 +885,8 @@ Test(twopc, no_abort_after_the_decision)
 Test(twopc, recover_resends_commit_and_never_replies)
 {
 	setup_n(3);
-	fk.logged = true; /* the record was durable in a past life */
+	fk.commit_calls_fail = true; /* each call times out */
+	fk.logged = true;            /* the record was durable in a past life */
 	at(1000);
 	twopc_recover(&tp, 1000);
 	cr_assert_eq(tp.state, TWOPC_COMMITTING);
