@@ -69,6 +69,7 @@ struct participant {
 	struct queue work;
 	struct queue resolve;
 	atomic_uint_fast64_t bad_requests;
+	atomic_size_t work_inflight; /* EXEC/PREPARE queued or running */
 };
 
 static void
@@ -222,9 +223,40 @@ worker_main(void *arg)
 	struct queue *q = arg;
 	struct pctx *pc;
 
-	while ((pc = queue_pop(q)) != NULL)
+	while ((pc = queue_pop(q)) != NULL) {
 		work_one(q->p, pc);
+		if (q == &q->p->work)
+			atomic_fetch_sub(&q->p->work_inflight, 1);
+	}
 	return NULL;
+}
+
+/*
+ * Too much work is in flight (statements stuck on locks, say). A context
+ * held by such work cannot receive, and when none can, the COMMIT that
+ * would release those locks is never read: so refuse new work while half
+ * the contexts hold work. Before its YES a branch may vote NO (R1).
+ */
+static void
+refuse_overload(struct pctx *pc)
+{
+	struct wire_buf b;
+
+	if (pc->m.type == WIRE_BR_PREPARE) {
+		wire_buf_init(&b, WIRE_VOTE);
+		wire_put_str(&b, WIRE_T_GID, pc->m.gid);
+		wire_put_u32(&b, WIRE_T_CODE, WIRE_VOTE_NO);
+		wire_put_str(&b, WIRE_T_SQLSTATE, "53300");
+		wire_put_str(&b, WIRE_T_TEXT, "participant overloaded");
+	} else
+		net_error_buf(&b, WIRE_E_UNAVAILABLE, "participant overloaded");
+	xlog_warn("gid=%s refused: too much work queued",
+	          pc->m.gid != NULL ? pc->m.gid : "-");
+	wire_msg_free(&pc->m);
+	nng_msg_free(pc->req);
+	pc->req = NULL;
+	pctx_send(pc, &b);
+	wire_buf_free(&b);
 }
 
 /* On an NNG thread: decode and queue, nothing that blocks. */
@@ -253,8 +285,12 @@ dispatch(struct pctx *pc)
 	}
 	if (pc->m.type == WIRE_BR_COMMIT || pc->m.type == WIRE_BR_ROLLBACK)
 		queue_push(&p->resolve, pc);
-	else
+	else if (atomic_load(&p->work_inflight) >= p->nctxs / 2)
+		refuse_overload(pc);
+	else {
+		atomic_fetch_add(&p->work_inflight, 1);
 		queue_push(&p->work, pc);
+	}
 }
 
 static void

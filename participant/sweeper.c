@@ -20,6 +20,7 @@ struct coord_link {
 	const char *node;
 	nng_socket sock;
 	bool open;
+	bool silent; /* did not answer in this scan: skip its gids */
 };
 
 /* The gids of one scan, sorted, to find those seen twice in a row. */
@@ -72,6 +73,8 @@ inquire(struct sweeper *s, const char *gid, enum wire_outcome *out)
 	for (size_t i = 0; i < s->nlinks; i++)
 		if (strcmp(s->links[i].node, parts.node) == 0)
 			l = &s->links[i];
+	if (l != NULL && l->silent)
+		return -1;
 	if (l == NULL) {
 		xlog_warn("gid=%s: coordinator %s is not configured; left "
 		          "prepared",
@@ -86,9 +89,12 @@ inquire(struct sweeper *s, const char *gid, enum wire_outcome *out)
 		return -1;
 	if ((rv = nng_sendmsg(l->sock, req, 0)) != 0) {
 		nng_msg_free(req);
+		l->silent = true;
 		return -1;
 	}
 	if ((rv = nng_recvmsg(l->sock, &rep, 0)) != 0) {
+		/* One timeout per coordinator and scan, not one per gid. */
+		l->silent = true;
 		xlog_debug("gid=%s: no answer from coordinator %s: %s", gid,
 		           parts.node, nng_strerror(rv));
 		return -1;
@@ -137,6 +143,17 @@ resolve_one(struct sweeper *s, const char *gid, uint64_t age_ms)
 	}
 }
 
+static bool
+stopping(struct sweeper *s)
+{
+	bool stop;
+
+	pthread_mutex_lock(&s->mu);
+	stop = s->stop;
+	pthread_mutex_unlock(&s->mu);
+	return stop;
+}
+
 /* One pass over pg_prepared_xacts. */
 static void
 scan(struct sweeper *s)
@@ -162,11 +179,13 @@ scan(struct sweeper *s)
 		return;
 	}
 	n = PQntuples(r);
+	for (size_t i = 0; i < s->nlinks; i++)
+		s->links[i].silent = false;
 	if (n > 0 && (now.v = calloc((size_t)n, sizeof(*now.v))) == NULL) {
 		PQclear(r);
 		return;
 	}
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n && !stopping(s); i++) {
 		const char *gid = PQgetvalue(r, i, 0);
 		long long age = strtoll(PQgetvalue(r, i, 1), NULL, 10);
 

@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -592,5 +593,94 @@ Test(commit, hostile_statements_cannot_break_atomicity)
 	cr_assert_eq(o, XACT_COMMITTED, "%s", xact_errmsg(c));
 	cr_assert_eq(balance(0, 1), BALANCE - 10);
 	cr_assert_eq(balance(1, 1), BALANCE + 10);
+	xact_disconnect(c);
+}
+
+struct bg_submit {
+	int rc;
+	xact_outcome o;
+	char err[256];
+};
+
+/* A transfer on row 3, from a thread: it blocks until bank2 votes. */
+static void *
+bg_transfer(void *arg)
+{
+	struct bg_submit *bg = arg;
+	char gid[XACT_GID_MAX];
+	xact_conn *c;
+
+	if (xact_connect(hcluster_url(&C), 20000, &c) != 0) {
+		bg->rc = -1;
+		return NULL;
+	}
+	bg->rc = transfer(c, 0, 1, 3, 1, gid, &bg->o);
+	snprintf(bg->err, sizeof(bg->err), "%s", xact_errmsg(c));
+	xact_disconnect(c);
+	return NULL;
+}
+
+/* Send EXEC without waiting for the answer (it blocks on a lock). */
+static void
+fire_exec(nng_socket *s, const char *gid, const char *sql)
+{
+	struct wire_buf b;
+	nng_msg *req;
+
+	cr_assert_eq(nng_req0_open(s), 0);
+	cr_assert_eq(nng_dial(*s, hcluster_url(&C), NULL, 0), 0);
+	wire_buf_init(&b, WIRE_EXEC);
+	wire_put_str(&b, WIRE_T_GID, gid);
+	wire_put_str(&b, WIRE_T_NAME, "bank1");
+	wire_put_u64(&b, WIRE_T_SEQ, 1);
+	wire_put_str(&b, WIRE_T_SQL, sql);
+	cr_assert_eq(nng_msg_alloc(&req, 0), 0);
+	cr_assert_eq(nng_msg_append(req, b.data, b.len), 0);
+	wire_buf_free(&b);
+	cr_assert_eq(nng_sendmsg(*s, req, 0), 0);
+}
+
+Test(commit, overloaded_participant_still_reads_commits)
+{
+	/*
+	 * bank1 has 4 contexts. A transfer prepares on bank1 (holding row
+	 * 3's lock) while bank2 holds its vote back. Statements that need
+	 * row 3 flood bank1. Without a limit they would hold every context
+	 * until the statement timeout, and the COMMIT that releases the
+	 * lock could not be read: the limit refuses new work instead.
+	 */
+	char *slow[] = {
+	    "XACT_FAILPOINTS=participant.recv_prepare=1*delay(1500)", NULL};
+	struct bg_submit bg = {0};
+	nng_socket socks[6];
+	xact_tx *tx[6];
+	pthread_t th;
+	xact_conn *c;
+
+	start(&(struct hcluster_opts){.n = 2,
+	                              .part_contexts = 4,
+	                              .part_env = {NULL, slow},
+	                              .vote_timeout_ms = 20000,
+	                              .statement_timeout_ms = 60000});
+	c = connect_c();
+	cr_assert_eq(pthread_create(&th, NULL, bg_transfer, &bg), 0);
+	for (int i = 0; i < 400 && hpg_prepared_count(&C.pg[0]) < 1; i++)
+		usleep(5 * 1000);
+	cr_assert_eq(hpg_prepared_count(&C.pg[0]), 1, "bank1 prepared");
+	for (int i = 0; i < 6; i++) {
+		cr_assert_eq(xact_begin(c, &tx[i]), 0);
+		fire_exec(&socks[i], xact_tx_gid(tx[i]),
+		          "UPDATE accounts SET balance = balance + 1 "
+		          "WHERE id = 3");
+	}
+	pthread_join(th, NULL);
+	cr_assert_eq(bg.rc, 0, "no answer in time: %s", bg.err);
+	cr_assert_eq(bg.o, XACT_COMMITTED, "%s", bg.err);
+	for (int i = 0; i < 6; i++) {
+		nng_close(socks[i]);
+		xact_rollback(tx[i]);
+		xact_tx_free(tx[i]);
+	}
+	cr_assert_eq(balance(0, 3), BALANCE - 1, "only the transfer ran");
 	xact_disconnect(c);
 }

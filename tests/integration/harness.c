@@ -976,6 +976,8 @@ write_part_conf(struct hcluster *c, int i)
 	        COORD_NODE, c->url);
 	if (o->pool_size != 0)
 		fprintf(f, "pool_size: %u\n", o->pool_size);
+	if (o->part_contexts != 0)
+		fprintf(f, "contexts: %u\n", o->part_contexts);
 	yaml_durations(f, "timeouts", tkeys, tms, 2);
 	yaml_durations(f, "sweep", skeys, sms, 2);
 	return close_conf(f, c->part_conf[i]);

@@ -107,6 +107,7 @@ struct hcluster_opts {
 	unsigned sweep_interval_ms;
 	unsigned sweep_safety_ms;
 	unsigned pool_size;
+	unsigned part_contexts;              /* participant REP contexts */
 	char *const *part_env[HCLUSTER_MAX]; /* per participant, may be NULL */
 	/* both */
 	const char *log_level; /* NULL: "info" */
