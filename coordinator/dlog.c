@@ -445,15 +445,44 @@ dlog_lookup(struct dlog *d, const char *gid)
 	return a;
 }
 
+/*
+ * A snapshot is encoded in memory under d->mu and written after it is
+ * released: d->mu is taken on NNG callback threads, which must never wait
+ * for a disk.
+ */
 struct snap_ctx {
-	struct dlog *d;
-	wal_emit_fn emit;
-	void *emit_ctx;
+	uint8_t *buf; /* records as type(1) len(4, host order) payload */
+	size_t len, cap;
 	int rc;
 };
 
 static int
-emit_entry(struct snap_ctx *s, struct entry *e)
+collect(struct snap_ctx *s, uint8_t type, const void *payload, uint32_t len)
+{
+	size_t need = s->len + 5 + len;
+
+	if (s->rc != 0)
+		return -1;
+	if (need > s->cap) {
+		size_t cap = s->cap != 0 ? s->cap : 64 * 1024;
+		uint8_t *p;
+
+		while (cap < need)
+			cap *= 2;
+		if ((p = realloc(s->buf, cap)) == NULL)
+			return s->rc = -1;
+		s->buf = p;
+		s->cap = cap;
+	}
+	s->buf[s->len] = type;
+	memcpy(s->buf + s->len + 1, &len, 4);
+	memcpy(s->buf + s->len + 5, payload, len);
+	s->len = need;
+	return 0;
+}
+
+static int
+collect_entry(struct snap_ctx *s, struct entry *e)
 {
 	char buf[GID_MAX + 1 + MAX_NAMES * 33];
 	const char *names[MAX_NAMES];
@@ -461,24 +490,21 @@ emit_entry(struct snap_ctx *s, struct entry *e)
 
 	entry_names(e, names);
 	len = encode_commit(buf, sizeof(buf), e->gid, names, e->nnames);
-	if (s->emit(s->emit_ctx, REC_COMMIT, buf, (uint32_t)len) != 0)
+	if (collect(s, REC_COMMIT, buf, (uint32_t)len) != 0)
 		return -1;
 	if (e->ended)
-		return s->emit(s->emit_ctx, REC_END, e->gid,
+		return collect(s, REC_END, e->gid,
 		               (uint32_t)strlen(e->gid) + 1);
 	return 0;
 }
 
 static int
-emit_open(struct hmap_node *n, void *arg)
+snap_open(struct hmap_node *n, void *arg)
 {
 	struct entry *e = container_of(n, struct entry, node);
-	struct snap_ctx *s = arg;
 
-	if (!e->ended && emit_entry(s, e) != 0) {
-		s->rc = -1;
-		return 1;
-	}
+	if (!e->ended)
+		return collect_entry(arg, e) != 0;
 	return 0;
 }
 
@@ -486,25 +512,31 @@ emit_open(struct hmap_node *n, void *arg)
 static int
 snapshot(void *arg, wal_emit_fn emit, void *emit_ctx)
 {
-	struct snap_ctx s = {arg, emit, emit_ctx, 0};
-	struct dlog *d = s.d;
+	struct snap_ctx s = {0};
+	struct dlog *d = arg;
 	uint8_t buf[16];
+	uint32_t len;
 
 	pthread_mutex_lock(&d->mu);
 	put_le64(buf, d->incarnation);
-	s.rc = emit(emit_ctx, REC_INCARNATION, buf, 8);
+	collect(&s, REC_INCARNATION, buf, 8);
 	/* The horizon, or forgotten commits would read as never committed. */
-	if (s.rc == 0 && (d->horizon_inc | d->horizon_seq) != 0) {
+	if ((d->horizon_inc | d->horizon_seq) != 0) {
 		put_le64(buf, d->horizon_inc);
 		put_le64(buf + 8, d->horizon_seq);
-		s.rc = emit(emit_ctx, REC_HORIZON, buf, sizeof(buf));
+		collect(&s, REC_HORIZON, buf, sizeof(buf));
 	}
 	for (struct entry *e = d->ended_head; e != NULL && s.rc == 0;
 	     e = e->next_ended)
-		s.rc = emit_entry(&s, e);
+		collect_entry(&s, e);
 	if (s.rc == 0)
-		hmap_foreach(&d->map, emit_open, &s);
+		hmap_foreach(&d->map, snap_open, &s);
 	pthread_mutex_unlock(&d->mu);
+	for (size_t off = 0; s.rc == 0 && off < s.len; off += 5 + len) {
+		memcpy(&len, s.buf + off + 1, 4);
+		s.rc = emit(emit_ctx, s.buf[off], s.buf + off + 5, len);
+	}
+	free(s.buf);
 	return s.rc;
 }
 
