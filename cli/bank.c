@@ -4,25 +4,49 @@
  *   xact-bank init  --db CONNINFO [--db ...] --accounts N --balance B
  *   xact-bank run   --url URL --participants bank1,bank2[,...] --accounts N
  *                   --clients C --seconds S [--max-amount M] [--seed X]
- *                   [--journal FILE] [--steps] [--timeout-ms T]
+ *                   [--journal FILE] [--submit] [--timeout-ms T]
  *   xact-bank check --db CONNINFO [--db ...] --expect-total T [--wait S]
+ *                   [--participants NAME,NAME[,...] --journal FILE]
  *
- * Every database holds accounts(id, balance) with CHECK (balance >= 0).
- * A transfer debits an account in one database and credits one in
- * another, as one global transaction; an overdraft fails the CHECK, the
- * branch votes NO and the transfer aborts. Money only moves, so whatever
- * crashes, at quiescence the sum over all databases is the initial sum, no
- * balance is negative and no prepared branch is left: `check` verifies it.
+ * Every database holds accounts(id, balance) with CHECK (balance >= 0),
+ * ledger(gid, amount) and bank_meta(initial_total). A transfer debits an
+ * account in one database and credits one in another, as one global
+ * transaction, and writes a ledger row on both sides under the same key:
+ * -amount where it debits, +amount where it credits. An overdraft fails
+ * the CHECK, the branch votes NO and the transfer aborts.
  *
- * `run` sends each transfer with xact_submit() (one round trip), or with
- * --steps as begin, exec, exec, commit (the client knows the gid before
- * it asks to commit). A call that fails leaves the outcome unknown to the
- * client: with a gid, it is asked with xact_status() at the end; without
- * one (the call failed before the coordinator gave a gid) it counts as
- * lost, which also means it never ran.
- * The journal holds one line per transfer, "<gid> <outcome>", outcome one
- * of committed, aborted, unknown; then one line per unknown gid with
- * resolved-committed, resolved-aborted or unresolved.
+ * That makes atomicity visible per transaction: a key is in the ledger of
+ * both databases of its transfer or of neither, and in each database the
+ * balances sum to the initial total plus the ledger. Money only moves, so
+ * whatever crashes, at quiescence the sum over all databases is the
+ * initial sum, no balance is negative and no prepared branch is left.
+ *
+ * `run` sends each transfer statement by statement (begin, then debit,
+ * ledger row, credit, ledger row, commit): the key is the gid, which the
+ * client knows before any work is sent. With --submit it sends both
+ * branches at once with xact_submit(); the statements are written before
+ * the library learns the gid, so the key is a transfer id made by the
+ * client and the journal pairs it with the gid.
+ *
+ * A call that fails leaves the outcome unknown to the client: it is asked
+ * with xact_status() at the end. Before commit is asked for, a failure
+ * means the transfer can never commit: it counts as aborted. A transfer
+ * whose begin got no answer never sent work: it counts as lost.
+ *
+ * The journal holds one line per transfer,
+ *
+ *   KEY OUTCOME FROM,TO GID
+ *
+ * OUTCOME one of committed, aborted, unknown, lost (GID "-" when the
+ * client never learnt it); then one line "KEY RESOLUTION" per unknown
+ * outcome, RESOLUTION one of resolved-committed, resolved-aborted,
+ * unresolved. `check --journal` holds the databases to it (DESIGN.md
+ * invariant 8): what the client was told committed is in both ledgers,
+ * what it was told aborted (or never sent) is in neither, and every
+ * unknown outcome was resolved and matches the ledgers.
+ *
+ * `check` prints one line starting "VIOLATION" per broken invariant and
+ * exits 1 if there is any, 2 if it could not look.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -46,11 +70,13 @@
 #define MAX_DBS           16
 #define MAX_PARTICIPANTS  16
 #define MAX_CLIENTS       1024
-#define RESOLVE_WINDOW_MS 30000 /* how long unknown outcomes are asked */
+#define KEY_MAX           XACT_GID_MAX /* a ledger key: a gid or a tid */
+#define RESOLVE_WINDOW_MS 30000        /* how long unknown outcomes are asked */
 #define RESOLVE_POLL_MS   200
 #define BACKOFF_MIN_MS    50
 #define BACKOFF_MAX_MS    1000
 #define WAIT_POLL_MS      500
+#define MAX_SHOWN         50 /* violations printed in full */
 
 #define PREPARED_SQL                                                           \
 	"SELECT count(*) FROM pg_prepared_xacts "                              \
@@ -61,8 +87,9 @@ static const char usage[] =
     "  xact-bank init  --db CONNINFO [--db ...] --accounts N --balance B\n"
     "  xact-bank run   --url URL --participants NAME,NAME[,...] --accounts N\n"
     "                  --clients C --seconds S [--max-amount M] [--seed X]\n"
-    "                  [--journal FILE] [--steps] [--timeout-ms T]\n"
-    "  xact-bank check --db CONNINFO [--db ...] --expect-total T [--wait S]\n";
+    "                  [--journal FILE] [--submit] [--timeout-ms T]\n"
+    "  xact-bank check --db CONNINFO [--db ...] --expect-total T [--wait S]\n"
+    "                  [--participants NAME,NAME[,...] --journal FILE]\n";
 
 static atomic_bool stopping;       /* SIGINT/SIGTERM: finish early, summarise */
 static atomic_bool connect_failed; /* said once, not by every client */
@@ -124,6 +151,36 @@ now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+static void *
+grow(void *v, size_t *cap, size_t elem)
+{
+	size_t ncap = *cap != 0 ? *cap * 2 : 256;
+	void *nv = realloc(v, ncap * elem);
+
+	if (nv == NULL) {
+		fprintf(stderr, "xact-bank: out of memory\n");
+		exit(2);
+	}
+	*cap = ncap;
+	return nv;
+}
+
+/* "bank1,bank2,bank3" into names; the string is kept and cut up. */
+static int
+split_names(char *list, const char **names, int max)
+{
+	int n = 0;
+
+	for (char *save, *tok = strtok_r(list, ",", &save); tok != NULL;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (n == max)
+			usage_error("more than %d participants",
+			            MAX_PARTICIPANTS);
+		names[n++] = tok;
+	}
+	return n;
+}
+
 /*
  * Databases (init, check).
  */
@@ -181,8 +238,11 @@ db_query_row(PGconn *conn, const char *sql, long long *out, int ncols)
 			             : strtoll(PQgetvalue(res, 0, i), NULL, 10);
 		rc = 0;
 	} else {
-		fprintf(stderr, "xact-bank: %s: %s",
-		        db_name(conn, name, sizeof name), PQerrorMessage(conn));
+		fprintf(stderr, "xact-bank: %s: %s: %s",
+		        db_name(conn, name, sizeof name), sql,
+		        PQresultStatus(res) == PGRES_TUPLES_OK
+		            ? "expected one row\n"
+		            : PQerrorMessage(conn));
 	}
 	PQclear(res);
 	return rc;
@@ -191,20 +251,24 @@ db_query_row(PGconn *conn, const char *sql, long long *out, int ncols)
 static int
 bank_init(const char *const dbs[], int ndbs, int accounts, long long balance)
 {
-	char sql[512], name[256];
+	char sql[1024], name[256];
 
 	/* A prepared branch holding a lock on accounts would block the DROP. */
 	snprintf(sql, sizeof sql,
 	         "SET client_min_messages = warning;"
 	         "SET lock_timeout = '10s';"
 	         "BEGIN;"
-	         "DROP TABLE IF EXISTS accounts;"
+	         "DROP TABLE IF EXISTS accounts, ledger, bank_meta;"
 	         "CREATE TABLE accounts (id int PRIMARY KEY,"
 	         " balance bigint NOT NULL CHECK (balance >= 0));"
 	         "INSERT INTO accounts SELECT g, %lld"
 	         " FROM generate_series(1, %d) g;"
+	         "CREATE TABLE ledger (gid text PRIMARY KEY,"
+	         " amount bigint NOT NULL);"
+	         "CREATE TABLE bank_meta (initial_total bigint NOT NULL);"
+	         "INSERT INTO bank_meta VALUES (%lld);"
 	         "COMMIT",
-	         balance, accounts);
+	         balance, accounts, balance * accounts);
 	for (int i = 0; i < ndbs; i++) {
 		PGconn *conn = db_connect(dbs[i]);
 		int rc;
@@ -251,45 +315,512 @@ wait_prepared(const char *const dbs[], int ndbs, int seconds)
 	}
 }
 
+/* One ledger row, with the database it was found in. */
+struct lrow {
+	char key[KEY_MAX];
+	int db;
+	long long amount;
+};
+
+struct lrows {
+	struct lrow *v;
+	size_t n, cap;
+};
+
+enum jout {
+	J_COMMITTED,
+	J_ABORTED,
+	J_UNKNOWN,
+	J_LOST,
+};
+
+enum jres {
+	R_NONE, /* no resolution line */
+	R_COMMITTED,
+	R_ABORTED,
+	R_UNRESOLVED,
+};
+
+/* One transfer as the journal tells it. */
+struct jent {
+	char key[KEY_MAX];
+	char gid[XACT_GID_MAX];
+	enum jout out;
+	enum jres res;
+	int from, to; /* database indexes */
+	unsigned line;
+	bool in_ledger; /* set while checking */
+};
+
+struct jents {
+	struct jent *v;
+	size_t n, cap;
+};
+
 static int
-bank_check(const char *const dbs[], int ndbs, long long expect, int wait_s)
+cmp_lrow(const void *a, const void *b)
 {
-	long long total = 0, negative = 0, prepared = 0, row[3];
-	char name[256];
-	bool ok;
+	const struct lrow *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
 
-	if (wait_s > 0)
-		wait_prepared(dbs, ndbs, wait_s);
-	for (int i = 0; i < ndbs; i++) {
-		PGconn *conn = db_connect(dbs[i]);
-		long long n;
+	return c != 0 ? c : x->db - y->db;
+}
 
-		if (conn == NULL)
-			return 2;
-		if (db_query_row(conn,
-		                 "SELECT sum(balance), count(*) FILTER "
-		                 "(WHERE balance < 0), count(*) FROM accounts",
-		                 row, 3) != 0 ||
-		    db_query_row(conn, PREPARED_SQL, &n, 1) != 0) {
-			PQfinish(conn);
-			return 2;
-		}
-		printf("check %s: total %lld, accounts %lld, negative %lld, "
-		       "prepared %lld\n",
-		       db_name(conn, name, sizeof name), row[0], row[2], row[1],
-		       n);
-		total += row[0];
-		negative += row[1];
-		prepared += n;
-		PQfinish(conn);
+static int
+cmp_jent(const void *a, const void *b)
+{
+	return strcmp(((const struct jent *)a)->key,
+	              ((const struct jent *)b)->key);
+}
+
+static struct jent *
+jent_find(struct jents *j, const char *key)
+{
+	struct jent k;
+
+	if (j->n == 0)
+		return NULL;
+	snprintf(k.key, sizeof k.key, "%s", key);
+	return bsearch(&k, j->v, j->n, sizeof *j->v, cmp_jent);
+}
+
+/* What check knows about each database. */
+struct dbinfo {
+	char name[256]; /* participant name, else host:port/db */
+	long long total, accounts, negative, prepared;
+	long long initial, ledger_sum, ledger_rows;
+};
+
+struct checker {
+	int ndbs;
+	struct dbinfo db[MAX_DBS];
+	const char *const *names; /* participant names, or NULL */
+	int nnames;
+	struct lrows rows;
+	struct jents journal;
+	bool has_journal;
+	long long violations;
+};
+
+static __attribute__((format(printf, 2, 3))) void
+violation(struct checker *ck, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (++ck->violations > MAX_SHOWN)
+		return;
+	va_start(ap, fmt);
+	fputs("VIOLATION ", stdout);
+	vprintf(fmt, ap);
+	fputc('\n', stdout);
+	va_end(ap);
+}
+
+/* The databases in mask, by name: "bank1, bank3". */
+static const char *
+db_list(const struct checker *ck, unsigned mask, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < ck->ndbs && off < len; i++)
+		if (mask & (1u << i))
+			off += (size_t)snprintf(buf + off, len - off, "%s%s",
+			                        off > 0 ? ", " : "",
+			                        ck->db[i].name);
+	if (off == 0)
+		snprintf(buf, len, "none");
+	return buf;
+}
+
+/* Balances, prepared branches and the ledger of database i. */
+static int
+load_db(struct checker *ck, int i, const char *conninfo)
+{
+	struct dbinfo *d = &ck->db[i];
+	PGconn *conn = db_connect(conninfo);
+	long long row[3];
+	PGresult *res;
+	int rc = -1;
+
+	if (conn == NULL)
+		return -1;
+	if (ck->names == NULL)
+		db_name(conn, d->name, sizeof d->name);
+	else
+		snprintf(d->name, sizeof d->name, "%s", ck->names[i]);
+	/* One snapshot for everything read here. */
+	if (db_exec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ") != 0 ||
+	    db_query_row(conn,
+	                 "SELECT sum(balance), count(*) FILTER "
+	                 "(WHERE balance < 0), count(*) FROM accounts",
+	                 row, 3) != 0)
+		goto out;
+	d->total = row[0];
+	d->negative = row[1];
+	d->accounts = row[2];
+	if (db_query_row(conn, PREPARED_SQL, &d->prepared, 1) != 0 ||
+	    db_query_row(conn, "SELECT initial_total FROM bank_meta",
+	                 &d->initial, 1) != 0 ||
+	    db_query_row(conn, "SELECT sum(amount), count(*) FROM ledger", row,
+	                 2) != 0)
+		goto out;
+	d->ledger_sum = row[0];
+	d->ledger_rows = row[1];
+	res = PQexec(conn, "SELECT gid, amount FROM ledger");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "xact-bank: %s: %s", d->name,
+		        PQerrorMessage(conn));
+		PQclear(res);
+		goto out;
 	}
-	ok = total == expect && negative == 0 && prepared == 0;
+	for (int r = 0; r < PQntuples(res); r++) {
+		struct lrow *l;
+
+		if (ck->rows.n == ck->rows.cap)
+			ck->rows.v =
+			    grow(ck->rows.v, &ck->rows.cap, sizeof *ck->rows.v);
+		l = &ck->rows.v[ck->rows.n++];
+		snprintf(l->key, sizeof l->key, "%s", PQgetvalue(res, r, 0));
+		l->db = i;
+		l->amount = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+	}
+	PQclear(res);
+	rc = db_exec(conn, "COMMIT");
+out:
+	PQfinish(conn);
+	return rc;
+}
+
+static int
+name_index(const struct checker *ck, const char *name)
+{
+	for (int i = 0; i < ck->nnames; i++)
+		if (strcmp(ck->names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+/* Parse one journal line into the checker. Returns -1 if malformed. */
+static int
+journal_parse_line(struct checker *ck, char *line, unsigned lineno)
+{
+	char key[KEY_MAX], word[32], parts[160], gid[XACT_GID_MAX];
+	int n = sscanf(line, "%95s %31s %159s %95s", key, word, parts, gid);
+	struct jent *e;
+	char *comma;
+
+	if (n == 4) {
+		if (ck->journal.n == ck->journal.cap)
+			ck->journal.v = grow(ck->journal.v, &ck->journal.cap,
+			                     sizeof *ck->journal.v);
+		e = &ck->journal.v[ck->journal.n++];
+		memset(e, 0, sizeof *e);
+		snprintf(e->key, sizeof e->key, "%s", key);
+		snprintf(e->gid, sizeof e->gid, "%s", gid);
+		e->line = lineno;
+		if (strcmp(word, "committed") == 0)
+			e->out = J_COMMITTED;
+		else if (strcmp(word, "aborted") == 0)
+			e->out = J_ABORTED;
+		else if (strcmp(word, "unknown") == 0)
+			e->out = J_UNKNOWN;
+		else if (strcmp(word, "lost") == 0)
+			e->out = J_LOST;
+		else
+			return -1;
+		if ((comma = strchr(parts, ',')) == NULL)
+			return -1;
+		*comma = '\0';
+		e->from = name_index(ck, parts);
+		e->to = name_index(ck, comma + 1);
+		if (e->from < 0 || e->to < 0) {
+			fprintf(stderr,
+			        "xact-bank: journal line %u: participant "
+			        "\"%s\" or \"%s\" is not in --participants\n",
+			        lineno, parts, comma + 1);
+			return -1;
+		}
+		return 0;
+	}
+	/* Resolutions come after every attempt: matched in journal_load. */
+	return n == 2 ? 1 : -1;
+}
+
+/* Read the journal: attempts first, then the resolutions of unknowns. */
+static int
+journal_load(struct checker *ck, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[512], key[KEY_MAX], word[32];
+	unsigned lineno = 0;
+	int rc = 0;
+
+	if (f == NULL) {
+		fprintf(stderr, "xact-bank: cannot open %s: %s\n", path,
+		        strerror(errno));
+		return -1;
+	}
+	while (rc == 0 && fgets(line, sizeof line, f) != NULL)
+		if ((rc = journal_parse_line(ck, line, ++lineno)) > 0)
+			rc = 0;
+	if (rc == 0 && ck->journal.n > 1)
+		qsort(ck->journal.v, ck->journal.n, sizeof *ck->journal.v,
+		      cmp_jent);
+	for (size_t i = 1; rc == 0 && i < ck->journal.n; i++)
+		if (strcmp(ck->journal.v[i].key, ck->journal.v[i - 1].key) == 0)
+			violation(
+			    ck, "journal: %s was sent twice (lines %u, %u)",
+			    ck->journal.v[i].key, ck->journal.v[i - 1].line,
+			    ck->journal.v[i].line);
+	rewind(f);
+	lineno = 0;
+	while (rc == 0 && fgets(line, sizeof line, f) != NULL) {
+		struct jent *e;
+
+		lineno++;
+		if (sscanf(line, "%95s %31s %*s", key, word) != 2 ||
+		    strchr(line, ',') != NULL)
+			continue; /* an attempt */
+		if ((e = jent_find(&ck->journal, key)) == NULL ||
+		    e->out != J_UNKNOWN) {
+			fprintf(stderr,
+			        "xact-bank: journal line %u: a resolution of "
+			        "%s, which was not unknown\n",
+			        lineno, key);
+			rc = -1;
+		} else if (strcmp(word, "resolved-committed") == 0)
+			e->res = R_COMMITTED;
+		else if (strcmp(word, "resolved-aborted") == 0)
+			e->res = R_ABORTED;
+		else if (strcmp(word, "unresolved") == 0)
+			e->res = R_UNRESOLVED;
+		else
+			rc = -1;
+	}
+	if (rc != 0 && lineno > 0)
+		fprintf(stderr, "xact-bank: %s:%u: malformed journal line\n",
+		        path, lineno);
+	fclose(f);
+	return rc;
+}
+
+static const char *
+jout_name(const struct jent *e)
+{
+	switch (e->out) {
+	case J_COMMITTED:
+		return "acked committed";
+	case J_ABORTED:
+		return "acked aborted";
+	case J_LOST:
+		return "never sent (begin failed)";
+	case J_UNKNOWN:
+		break;
+	}
+	switch (e->res) {
+	case R_COMMITTED:
+		return "unknown, then committed by xact_status";
+	case R_ABORTED:
+		return "unknown, then aborted by xact_status";
+	case R_UNRESOLVED:
+	case R_NONE:
+		break;
+	}
+	return "unknown and never resolved";
+}
+
+/* Should the transfer be in the ledgers (1), not (0), or is it unknown? */
+static int
+jent_expect(const struct jent *e)
+{
+	switch (e->out) {
+	case J_COMMITTED:
+		return 1;
+	case J_ABORTED:
+	case J_LOST:
+		return 0;
+	case J_UNKNOWN:
+		break;
+	}
+	return e->res == R_COMMITTED ? 1 : e->res == R_ABORTED ? 0 : -1;
+}
+
+/*
+ * Invariants 1 and 8 over one key: the rows rows[0..n) (one per database
+ * that holds the key) against the journal.
+ */
+static void
+check_key(struct checker *ck, const struct lrow *rows, size_t n,
+          long long *both)
+{
+	const char *key = rows[0].key;
+	struct jent *e = ck->has_journal ? jent_find(&ck->journal, key) : NULL;
+	unsigned have = 0, want;
+	long long sum = 0;
+	char h[256], w[256];
+
+	for (size_t i = 0; i < n; i++) {
+		have |= 1u << rows[i].db;
+		sum += rows[i].amount;
+	}
+	if (ck->has_journal && e == NULL) {
+		violation(ck,
+		          "journal: %s is in the ledger of %s but the client "
+		          "never sent it",
+		          key, db_list(ck, have, h, sizeof h));
+		return;
+	}
+	if (e != NULL) {
+		e->in_ledger = true;
+		want = (1u << e->from) | (1u << e->to);
+		if (have != want) {
+			violation(ck,
+			          "invariant 1 (atomicity): %s (gid %s) "
+			          "committed at %s but its participants are %s",
+			          key, e->gid, db_list(ck, have, h, sizeof h),
+			          db_list(ck, want, w, sizeof w));
+			return;
+		}
+		if (jent_expect(e) == 0)
+			violation(ck,
+			          "invariant 8 (client view): %s (gid %s) "
+			          "committed at %s but the client saw it %s",
+			          key, e->gid, db_list(ck, have, h, sizeof h),
+			          jout_name(e));
+	} else if (n != 2) {
+		violation(ck,
+		          "invariant 1 (atomicity): %s committed at %s only; a "
+		          "transfer has two participants",
+		          key, db_list(ck, have, h, sizeof h));
+		return;
+	}
+	if (sum != 0)
+		violation(ck, "ledger: the rows of %s sum to %lld, not 0", key,
+		          sum);
+	else
+		(*both)++;
+}
+
+/* Journal entries that no ledger holds. */
+static void
+check_absent(struct checker *ck)
+{
+	for (size_t i = 0; i < ck->journal.n; i++) {
+		const struct jent *e = &ck->journal.v[i];
+		char w[256];
+
+		if (e->out == J_UNKNOWN &&
+		    (e->res == R_NONE || e->res == R_UNRESOLVED)) {
+			violation(ck,
+			          "invariant 8 (client view): %s (gid %s) was "
+			          "never resolved by xact_status",
+			          e->key, e->gid);
+			continue;
+		}
+		if (!e->in_ledger && jent_expect(e) == 1)
+			violation(
+			    ck,
+			    "invariant 8 (client view): %s (gid %s) is %s "
+			    "but in neither ledger (%s)",
+			    e->key, e->gid, jout_name(e),
+			    db_list(ck, (1u << e->from) | (1u << e->to), w,
+			            sizeof w));
+	}
+}
+
+static void
+journal_summary(const struct checker *ck)
+{
+	long long n[4] = {0}, r[4] = {0};
+
+	for (size_t i = 0; i < ck->journal.n; i++) {
+		n[ck->journal.v[i].out]++;
+		if (ck->journal.v[i].out == J_UNKNOWN)
+			r[ck->journal.v[i].res]++;
+	}
+	printf("check: journal: %lld committed, %lld aborted, %lld lost, "
+	       "%lld unknown (%lld resolved committed, %lld resolved "
+	       "aborted, %lld unresolved)\n",
+	       n[J_COMMITTED], n[J_ABORTED], n[J_LOST], n[J_UNKNOWN],
+	       r[R_COMMITTED], r[R_ABORTED], r[R_UNRESOLVED] + r[R_NONE]);
+}
+
+static int
+bank_check(struct checker *ck, const char *const dbs[], long long expect,
+           int wait_s, const char *journal_path)
+{
+	long long total = 0, negative = 0, prepared = 0, both = 0;
+
+	if (journal_path != NULL) {
+		ck->has_journal = true;
+		if (journal_load(ck, journal_path) != 0)
+			return 2;
+	}
+	if (wait_s > 0)
+		wait_prepared(dbs, ck->ndbs, wait_s);
+	for (int i = 0; i < ck->ndbs; i++) {
+		struct dbinfo *d = &ck->db[i];
+
+		if (load_db(ck, i, dbs[i]) != 0)
+			return 2;
+		printf("check %s: total %lld, accounts %lld, negative %lld, "
+		       "prepared %lld, ledger rows %lld\n",
+		       d->name, d->total, d->accounts, d->negative, d->prepared,
+		       d->ledger_rows);
+		total += d->total;
+		negative += d->negative;
+		prepared += d->prepared;
+		if (d->negative > 0)
+			violation(ck,
+			          "invariant 7 (bank): %s has %lld negative "
+			          "balances",
+			          d->name, d->negative);
+		if (d->prepared > 0)
+			violation(ck,
+			          "invariant 5 (no orphans): %s still holds "
+			          "%lld prepared transactions%s",
+			          d->name, d->prepared,
+			          wait_s > 0 ? " after the wait" : "");
+		if (d->total != d->initial + d->ledger_sum)
+			violation(ck,
+			          "ledger: %s: balances sum to %lld, but the "
+			          "initial %lld plus its ledger %lld is %lld",
+			          d->name, d->total, d->initial, d->ledger_sum,
+			          d->initial + d->ledger_sum);
+	}
+	if (total != expect)
+		violation(ck,
+		          "invariant 7 (bank): the balances sum to %lld, not "
+		          "the initial %lld",
+		          total, expect);
+	if (ck->rows.n > 1)
+		qsort(ck->rows.v, ck->rows.n, sizeof *ck->rows.v, cmp_lrow);
+	for (size_t i = 0, j; i < ck->rows.n; i = j) {
+		for (j = i + 1;
+		     j < ck->rows.n &&
+		     strcmp(ck->rows.v[j].key, ck->rows.v[i].key) == 0;
+		     j++)
+			;
+		check_key(ck, &ck->rows.v[i], j - i, &both);
+	}
+	if (ck->has_journal) {
+		check_absent(ck);
+		journal_summary(ck);
+	}
+	printf("check: ledger: %lld transfers committed on both sides\n", both);
 	printf("check: total %lld, expected %lld (%s); negative balances %lld; "
 	       "prepared left %lld\n",
 	       total, expect, total == expect ? "equal" : "DIFFERENT", negative,
 	       prepared);
-	printf("check: %s\n", ok ? "OK" : "FAILED");
-	return ok ? 0 : 1;
+	if (ck->violations > MAX_SHOWN)
+		printf("VIOLATION ... and %lld more\n",
+		       ck->violations - MAX_SHOWN);
+	if (ck->violations == 0)
+		printf("check: OK\n");
+	else
+		printf("check: FAILED (%lld violations)\n", ck->violations);
+	return ck->violations == 0 ? 0 : 1;
 }
 
 /*
@@ -306,7 +837,7 @@ struct run_opts {
 	long long max_amount;
 	uint64_t seed;
 	const char *journal;
-	bool steps;
+	bool submit;
 	unsigned timeout_ms;
 };
 
@@ -322,6 +853,8 @@ struct attempt {
 	enum outcome outcome;
 	bool call_failed; /* the connection is suspect: reconnect */
 	uint64_t latency_us;
+	int from, to; /* participant indexes */
+	char key[KEY_MAX];
 	char gid[XACT_GID_MAX];
 };
 
@@ -330,8 +863,14 @@ struct u64vec {
 	size_t n, cap;
 };
 
-struct gidvec {
-	char (*v)[XACT_GID_MAX];
+/* An unknown outcome: the key it is journaled under, the gid to ask. */
+struct unknown {
+	char key[KEY_MAX];
+	char gid[XACT_GID_MAX];
+};
+
+struct unknowns {
+	struct unknown *v;
 	size_t n, cap;
 };
 
@@ -340,11 +879,13 @@ struct worker {
 	const struct run_opts *o;
 	uint64_t deadline_ms;
 	uint64_t rng;
+	uint64_t ntransfers; /* for transfer ids (--submit) */
+	char tid_prefix[48];
 	xact_conn *conn;
 	unsigned backoff_ms;
 	long long committed, aborted, lost;
 	struct u64vec latencies; /* of committed transfers, in us */
-	struct gidvec unknown;
+	struct unknowns unknown;
 	pthread_t thread;
 };
 
@@ -353,28 +894,19 @@ static struct {
 	pthread_mutex_t mu;
 } journal = {NULL, PTHREAD_MUTEX_INITIALIZER};
 
-static void
-journal_line(const char *gid, const char *what)
+static __attribute__((format(printf, 1, 2))) void
+journal_line(const char *fmt, ...)
 {
+	va_list ap;
+
 	if (journal.f == NULL)
 		return;
+	va_start(ap, fmt);
 	pthread_mutex_lock(&journal.mu);
-	fprintf(journal.f, "%s %s\n", gid, what);
+	vfprintf(journal.f, fmt, ap);
+	fputc('\n', journal.f);
 	pthread_mutex_unlock(&journal.mu);
-}
-
-static void *
-grow(void *v, size_t *cap, size_t elem)
-{
-	size_t ncap = *cap != 0 ? *cap * 2 : 256;
-	void *nv = realloc(v, ncap * elem);
-
-	if (nv == NULL) {
-		fprintf(stderr, "xact-bank: out of memory\n");
-		exit(2);
-	}
-	*cap = ncap;
-	return nv;
+	va_end(ap);
 }
 
 static void
@@ -386,11 +918,13 @@ u64_push(struct u64vec *a, uint64_t x)
 }
 
 static void
-gid_push(struct gidvec *a, const char *gid)
+unknown_push(struct unknowns *a, const char *key, const char *gid)
 {
 	if (a->n == a->cap)
 		a->v = grow(a->v, &a->cap, sizeof *a->v);
-	snprintf(a->v[a->n++], XACT_GID_MAX, "%s", gid);
+	snprintf(a->v[a->n].key, KEY_MAX, "%s", key);
+	snprintf(a->v[a->n].gid, XACT_GID_MAX, "%s", gid);
+	a->n++;
 }
 
 /* splitmix64: small, seedable, one state per thread. */
@@ -438,15 +972,48 @@ worker_connect(struct worker *w)
 	return false;
 }
 
+/* The statements of one transfer, once the ledger key is known. */
+struct transfer_sql {
+	char debit[128], debit_row[KEY_MAX + 64];
+	char credit[128], credit_row[KEY_MAX + 64];
+};
+
+static void
+transfer_sql(struct transfer_sql *t, const char *key, long long amount,
+             int from_id, int to_id)
+{
+	snprintf(t->debit, sizeof t->debit,
+	         "UPDATE accounts SET balance = balance - %lld WHERE id = %d",
+	         amount, from_id);
+	snprintf(t->credit, sizeof t->credit,
+	         "UPDATE accounts SET balance = balance + %lld WHERE id = %d",
+	         amount, to_id);
+	/* Keys are gids or our own transfer ids: nothing to quote. */
+	snprintf(t->debit_row, sizeof t->debit_row,
+	         "INSERT INTO ledger VALUES ('%s', %lld)", key, -amount);
+	snprintf(t->credit_row, sizeof t->credit_row,
+	         "INSERT INTO ledger VALUES ('%s', %lld)", key, amount);
+}
+
 /* One transfer with xact_submit(): both branches in one request. */
 static void
-transfer_submit(struct worker *w, const char *const sql[2],
-                const char *const names[2], struct attempt *a)
+transfer_submit(struct worker *w, long long amount, int from_id, int to_id,
+                struct attempt *a)
 {
-	const struct xact_branch br[2] = {{names[0], &sql[0], 1},
-	                                  {names[1], &sql[1], 1}};
+	const struct run_opts *o = w->o;
+	struct transfer_sql t;
+	const char *from_sql[2], *to_sql[2];
 	xact_outcome out;
 
+	snprintf(a->key, sizeof a->key, "%s_%" PRIu64, w->tid_prefix,
+	         ++w->ntransfers);
+	transfer_sql(&t, a->key, amount, from_id, to_id);
+	from_sql[0] = t.debit;
+	from_sql[1] = t.debit_row;
+	to_sql[0] = t.credit;
+	to_sql[1] = t.credit_row;
+	const struct xact_branch br[2] = {{o->names[a->from], from_sql, 2},
+	                                  {o->names[a->to], to_sql, 2}};
 	if (xact_submit(w->conn, br, 2, a->gid, &out) != 0) {
 		a->call_failed = true;
 		a->outcome = a->gid[0] != '\0' ? OUT_UNKNOWN : OUT_LOST;
@@ -460,13 +1027,15 @@ transfer_submit(struct worker *w, const char *const sql[2],
 }
 
 /*
- * One transfer as begin, exec, exec, commit. Until commit is asked for,
- * any failure means the transfer can never commit: it is aborted.
+ * One transfer as begin, four statements, commit. Until commit is asked
+ * for, any failure means the transfer can never commit: it is aborted.
  */
 static void
-transfer_steps(struct worker *w, const char *const sql[2],
-               const char *const names[2], struct attempt *a)
+transfer_steps(struct worker *w, long long amount, int from_id, int to_id,
+               struct attempt *a)
 {
+	const struct run_opts *o = w->o;
+	struct transfer_sql t;
 	xact_tx *tx;
 	xact_result *r;
 	xact_outcome out;
@@ -477,7 +1046,13 @@ transfer_steps(struct worker *w, const char *const sql[2],
 		return;
 	}
 	snprintf(a->gid, sizeof a->gid, "%s", xact_tx_gid(tx));
-	for (int i = 0; i < 2; i++) {
+	snprintf(a->key, sizeof a->key, "%s", a->gid);
+	transfer_sql(&t, a->key, amount, from_id, to_id);
+	const char *const sql[4] = {t.debit, t.debit_row, t.credit,
+	                            t.credit_row};
+	const char *const names[4] = {o->names[a->from], o->names[a->from],
+	                              o->names[a->to], o->names[a->to]};
+	for (int i = 0; i < 4; i++) {
 		bool sql_error;
 
 		if (xact_exec(tx, names[i], sql[i], &r) != 0) {
@@ -500,8 +1075,9 @@ transfer_steps(struct worker *w, const char *const sql[2],
 		a->call_failed = true;
 		a->outcome = OUT_UNKNOWN;
 	} else {
-		a->outcome =
-		    out == XACT_COMMITTED ? OUT_COMMITTED : OUT_ABORTED;
+		a->outcome = out == XACT_COMMITTED ? OUT_COMMITTED
+		             : out == XACT_ABORTED ? OUT_ABORTED
+		                                   : OUT_UNKNOWN;
 	}
 	xact_tx_free(tx);
 }
@@ -510,45 +1086,50 @@ static void
 transfer(struct worker *w, struct attempt *a)
 {
 	const struct run_opts *o = w->o;
-	int src = (int)rnd(w, (uint64_t)o->nnames);
-	int dst = (src + 1 + (int)rnd(w, (uint64_t)o->nnames - 1)) % o->nnames;
-	long long amount = 1 + (long long)rnd(w, (uint64_t)o->max_amount);
-	char debit[128], credit[128];
-	const char *const sql[2] = {debit, credit};
-	const char *const names[2] = {o->names[src], o->names[dst]};
+	long long amount;
+	int from_id, to_id;
 	uint64_t t0;
 
-	snprintf(debit, sizeof debit,
-	         "UPDATE accounts SET balance = balance - %lld WHERE id = %d",
-	         amount, 1 + (int)rnd(w, (uint64_t)o->accounts));
-	snprintf(credit, sizeof credit,
-	         "UPDATE accounts SET balance = balance + %lld WHERE id = %d",
-	         amount, 1 + (int)rnd(w, (uint64_t)o->accounts));
 	memset(a, 0, sizeof *a);
+	a->from = (int)rnd(w, (uint64_t)o->nnames);
+	a->to =
+	    (a->from + 1 + (int)rnd(w, (uint64_t)o->nnames - 1)) % o->nnames;
+	amount = 1 + (long long)rnd(w, (uint64_t)o->max_amount);
+	from_id = 1 + (int)rnd(w, (uint64_t)o->accounts);
+	to_id = 1 + (int)rnd(w, (uint64_t)o->accounts);
 	t0 = now_us();
-	if (o->steps)
-		transfer_steps(w, sql, names, a);
+	if (o->submit)
+		transfer_submit(w, amount, from_id, to_id, a);
 	else
-		transfer_submit(w, sql, names, a);
+		transfer_steps(w, amount, from_id, to_id, a);
 	a->latency_us = now_us() - t0;
 }
 
 static void
 record(struct worker *w, const struct attempt *a)
 {
+	static const char *const words[] = {
+	    [OUT_COMMITTED] = "committed",
+	    [OUT_ABORTED] = "aborted",
+	    [OUT_UNKNOWN] = "unknown",
+	    [OUT_LOST] = "lost",
+	};
+
+	/* Interactive transfers lost at begin have no key: nothing ran. */
+	if (a->key[0] != '\0')
+		journal_line("%s %s %s,%s %s", a->key, words[a->outcome],
+		             w->o->names[a->from], w->o->names[a->to],
+		             a->gid[0] != '\0' ? a->gid : "-");
 	switch (a->outcome) {
 	case OUT_COMMITTED:
 		w->committed++;
 		u64_push(&w->latencies, a->latency_us);
-		journal_line(a->gid, "committed");
 		break;
 	case OUT_ABORTED:
 		w->aborted++;
-		journal_line(a->gid, "aborted");
 		break;
 	case OUT_UNKNOWN:
-		gid_push(&w->unknown, a->gid);
-		journal_line(a->gid, "unknown");
+		unknown_push(&w->unknown, a->key, a->gid);
 		break;
 	case OUT_LOST:
 		w->lost++;
@@ -597,7 +1178,7 @@ struct resolved {
  * RESOLVE_WINDOW_MS while it answers IN_PROGRESS or cannot be reached.
  */
 static struct resolved
-resolve(const struct run_opts *o, const struct gidvec *unknown)
+resolve(const struct run_opts *o, const struct unknowns *unknown)
 {
 	uint64_t deadline = clock_now_ms() + RESOLVE_WINDOW_MS;
 	struct resolved r = {0, 0, 0};
@@ -605,7 +1186,7 @@ resolve(const struct run_opts *o, const struct gidvec *unknown)
 	bool reachable = true;
 
 	for (size_t i = 0; i < unknown->n; i++) {
-		const char *gid = unknown->v[i];
+		const struct unknown *u = &unknown->v[i];
 		xact_outcome out = XACT_IN_PROGRESS;
 		bool answered = false;
 
@@ -615,7 +1196,8 @@ resolve(const struct run_opts *o, const struct gidvec *unknown)
 				xact_disconnect(c);
 				c = NULL;
 			}
-			answered = c != NULL && xact_status(c, gid, &out) == 0;
+			answered =
+			    c != NULL && xact_status(c, u->gid, &out) == 0;
 			reachable = answered;
 			if (!answered && c != NULL) {
 				xact_disconnect(c);
@@ -628,21 +1210,23 @@ resolve(const struct run_opts *o, const struct gidvec *unknown)
 		}
 		if (answered && out == XACT_COMMITTED) {
 			r.committed++;
-			journal_line(gid, "resolved-committed");
+			journal_line("%s resolved-committed", u->key);
 		} else if (answered && out == XACT_ABORTED) {
 			r.aborted++;
-			journal_line(gid, "resolved-aborted");
+			journal_line("%s resolved-aborted", u->key);
 		} else {
 			r.unresolved++;
-			journal_line(gid, "unresolved");
+			journal_line("%s unresolved", u->key);
 			fprintf(stderr,
-			        "xact-bank: %s: outcome still unknown\n", gid);
+			        "xact-bank: %s: outcome still unknown\n",
+			        u->gid);
 		}
 		if (!reachable && clock_now_ms() >= deadline) {
 			/* past the window and nobody answers: stop asking */
 			for (i++; i < unknown->n; i++) {
 				r.unresolved++;
-				journal_line(unknown->v[i], "unresolved");
+				journal_line("%s unresolved",
+				             unknown->v[i].key);
 			}
 		}
 	}
@@ -677,9 +1261,11 @@ bank_run(const struct run_opts *o)
 {
 	struct worker *w = calloc((size_t)o->clients, sizeof *w);
 	struct u64vec lat = {0};
-	struct gidvec unknown = {0};
+	struct unknowns unknown = {0};
 	long long committed = 0, aborted = 0, lost = 0;
 	uint64_t start = clock_now_ms(), elapsed_ms;
+	/* Transfer ids must not repeat across runs on the same ledger. */
+	uint64_t run_id = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid();
 	struct resolved r;
 
 	if (w == NULL)
@@ -692,12 +1278,14 @@ bank_run(const struct run_opts *o)
 	}
 	printf("run: %d clients for %d s on %s, seed %" PRIu64 "%s\n",
 	       o->clients, o->seconds, o->url, o->seed,
-	       o->steps ? ", step by step" : "");
+	       o->submit ? ", submit" : ", step by step");
 	fflush(stdout);
 	for (int i = 0; i < o->clients; i++) {
 		w[i] = (struct worker){.id = i, .o = o};
 		w[i].deadline_ms = start + (uint64_t)o->seconds * 1000u;
 		w[i].rng = o->seed ^ ((uint64_t)(i + 1) * 0xd1b54a32d192ed03u);
+		snprintf(w[i].tid_prefix, sizeof w[i].tid_prefix,
+		         "tid_%" PRIx64 "_%d", run_id, i);
 		if (pthread_create(&w[i].thread, NULL, worker_main, &w[i]) !=
 		    0) {
 			fprintf(stderr, "xact-bank: cannot start a thread\n");
@@ -712,7 +1300,8 @@ bank_run(const struct run_opts *o)
 		for (size_t k = 0; k < w[i].latencies.n; k++)
 			u64_push(&lat, w[i].latencies.v[k]);
 		for (size_t k = 0; k < w[i].unknown.n; k++)
-			gid_push(&unknown, w[i].unknown.v[k]);
+			unknown_push(&unknown, w[i].unknown.v[k].key,
+			             w[i].unknown.v[k].gid);
 		free(w[i].latencies.v);
 		free(w[i].unknown.v);
 	}
@@ -751,22 +1340,6 @@ bank_run(const struct run_opts *o)
 	return r.unresolved == 0 ? 0 : 1;
 }
 
-/* "bank1,bank2,bank3" into names; the string is kept and cut up. */
-static int
-split_names(char *list, const char **names, int max)
-{
-	int n = 0;
-
-	for (char *save, *tok = strtok_r(list, ",", &save); tok != NULL;
-	     tok = strtok_r(NULL, ",", &save)) {
-		if (n == max)
-			usage_error("more than %d participants",
-			            MAX_PARTICIPANTS);
-		names[n++] = tok;
-	}
-	return n;
-}
-
 /*
  * Command lines.
  */
@@ -782,7 +1355,7 @@ enum opt {
 	OPT_MAX_AMOUNT,
 	OPT_SEED,
 	OPT_JOURNAL,
-	OPT_STEPS,
+	OPT_SUBMIT,
 	OPT_TIMEOUT,
 	OPT_EXPECT,
 	OPT_WAIT,
@@ -799,7 +1372,7 @@ static const struct option long_opts[] = {
     {"max-amount", required_argument, NULL, OPT_MAX_AMOUNT},
     {"seed", required_argument, NULL, OPT_SEED},
     {"journal", required_argument, NULL, OPT_JOURNAL},
-    {"steps", no_argument, NULL, OPT_STEPS},
+    {"submit", no_argument, NULL, OPT_SUBMIT},
     {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
     {"expect-total", required_argument, NULL, OPT_EXPECT},
     {"wait", required_argument, NULL, OPT_WAIT},
@@ -866,8 +1439,8 @@ parse_args(int argc, char **argv, struct args *a)
 		case OPT_JOURNAL:
 			a->run.journal = optarg;
 			break;
-		case OPT_STEPS:
-			a->run.steps = true;
+		case OPT_SUBMIT:
+			a->run.submit = true;
 			break;
 		case OPT_TIMEOUT:
 			a->run.timeout_ms = (unsigned)parse_num(
@@ -903,9 +1476,26 @@ cmd_init(struct args *a)
 static int
 cmd_check(struct args *a)
 {
+	static struct checker ck;
+	static const char *names[MAX_PARTICIPANTS];
+
 	if (a->ndbs == 0 || !a->has_expect)
 		usage_error("check needs --db and --expect-total");
-	return bank_check(a->dbs, a->ndbs, a->expect, (int)a->wait_s);
+	ck.ndbs = a->ndbs;
+	if (a->participants != NULL) {
+		ck.nnames =
+		    split_names(a->participants, names, MAX_PARTICIPANTS);
+		if (ck.nnames != a->ndbs)
+			usage_error("--participants names %d databases, --db "
+			            "gives %d",
+			            ck.nnames, a->ndbs);
+		ck.names = names;
+	} else if (a->run.journal != NULL) {
+		usage_error("check --journal needs --participants, in the "
+		            "order of --db");
+	}
+	return bank_check(&ck, a->dbs, a->expect, (int)a->wait_s,
+	                  a->run.journal);
 }
 
 static int

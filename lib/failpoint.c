@@ -1,5 +1,6 @@
 #include "failpoint.h"
 
+#include <ctype.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@ struct fp_point {
 	char name[FP_NAME_MAX];
 	enum fp_action action;
 	unsigned delay_ms;
+	atomic_long skip;      /* hits still to let pass before firing */
 	atomic_long remaining; /* hits left that fire; -1: every hit */
 };
 
@@ -30,14 +32,24 @@ fail(char *err, size_t errlen, const char *spec, const char *why)
 	return -1;
 }
 
-/* Parse "[N*]action" into p. */
+/* Parse "[K+][N*]action" into p. */
 static int
 parse_action(const char *s, struct fp_point *p, char *err, size_t errlen)
 {
-	const char *star = strchr(s, '*');
+	const char *plus = strchr(s, '+');
+	const char *star;
 	char *end;
-	long count = -1;
+	long skip = 0, count = -1;
 
+	if (plus != NULL && isdigit((unsigned char)s[0])) {
+		skip = strtol(s, &end, 10);
+		if (end != plus || end == s || skip < 0)
+			return fail(err, errlen, s,
+			            "skip must be K+ with K >= 0");
+		s = plus + 1;
+	}
+	atomic_store(&p->skip, skip);
+	star = strchr(s, '*');
 	if (star != NULL) {
 		count = strtol(s, &end, 10);
 		if (end != star || count <= 0)
@@ -121,6 +133,18 @@ fp_init(char *err, size_t errlen)
 	return fp_configure(getenv("XACT_FAILPOINTS"), err, errlen);
 }
 
+/* Let one hit pass if some are still to be skipped; true if it did. */
+static bool
+skip_hit(struct fp_point *p)
+{
+	long left = atomic_load(&p->skip);
+
+	while (left > 0)
+		if (atomic_compare_exchange_weak(&p->skip, &left, left - 1))
+			return true;
+	return false;
+}
+
 /* Take one hit from the point's budget; false when it is used up. */
 static bool
 take_hit(struct fp_point *p)
@@ -145,7 +169,7 @@ fp_hit(const char *name)
 
 		if (strcmp(p->name, name) != 0)
 			continue;
-		if (p->action == FP_NONE || !take_hit(p))
+		if (p->action == FP_NONE || skip_hit(p) || !take_hit(p))
 			return FP_NONE;
 		switch (p->action) {
 		case FP_CRASH:

@@ -7,10 +7,13 @@
  *   XACT_FAILPOINTS="coord.after_commit_logged=crash;participant.before_prepare=2*drop"
  *
  *   spec    := point (';' point)*
- *   point   := name '=' [count '*'] action
+ *   point   := name '=' [skip '+'] [count '*'] action
  *   action  := 'crash' | 'drop' | 'dup' | 'error' | 'delay(' ms ')' | 'off'
- *   count   := the point fires on its first count hits only (default: every
- * hit)
+ *   skip    := the first skip hits pass untouched (default 0), so that a
+ *              fault strikes in the middle of a run: "40+crash" crashes at
+ *              the 41st hit
+ *   count   := then the point fires on count hits only (default: every
+ *              hit); "10+2*drop" drops the 11th and 12th
  *
  * A point that is not named in the variable costs one load and one branch.
  * docs/failpoints.md lists every point and what it means.
