@@ -32,44 +32,44 @@ struct coord_config {
 	char *listen;  /* listen: URL for clients and inquiries, required */
 	char *log_dir; /* log_dir: directory of the decision log, required */
 	struct cfg_endpoint *participants; /* participants: list of name+url */
-	size_t nparticipants;		   /* at least 1, names unique */
-	uint32_t vote_timeout_ms;	   /* timeouts.vote, default 5s */
-	uint32_t idle_timeout_ms;	   /* timeouts.idle, default 60s */
-	uint32_t request_timeout_ms;	   /* timeouts.request, default 30s */
-	uint32_t commit_wait_ms;	   /* timeouts.commit_wait, default 5s */
-	uint32_t retry_max_ms;		   /* timeouts.retry_max, default 5s */
-	uint32_t contexts;		   /* contexts, default 256 */
-	uint64_t compact_bytes;		   /* log_compact_bytes, default 64 MiB */
-	enum xlog_level log_level;	   /* log_level, default info */
+	size_t nparticipants;              /* at least 1, names unique */
+	uint32_t vote_timeout_ms;          /* timeouts.vote, default 5s */
+	uint32_t idle_timeout_ms;          /* timeouts.idle, default 60s */
+	uint32_t request_timeout_ms;       /* timeouts.request, default 30s */
+	uint32_t commit_wait_ms;   /* timeouts.commit_wait, default 5s */
+	uint32_t retry_max_ms;     /* timeouts.retry_max, default 5s */
+	uint32_t contexts;         /* contexts, default 256 */
+	uint64_t compact_bytes;    /* log_compact_bytes, default 64 MiB */
+	enum xlog_level log_level; /* log_level, default info */
 };
 
 struct part_config {
-	char *name;			   /* name: participant name, required */
-	char *listen;			   /* listen: URL, required */
-	char *database;			   /* database: libpq conninfo, required */
+	char *name;     /* name: participant name, required */
+	char *listen;   /* listen: URL, required */
+	char *database; /* database: libpq conninfo, required */
 	struct cfg_endpoint *coordinators; /* coordinators: node + url, >= 1 */
 	size_t ncoordinators;
-	uint32_t pool_size;	       /* pool_size: connections, default 16 */
+	uint32_t pool_size;            /* pool_size: connections, default 16 */
 	uint32_t statement_timeout_ms; /* timeouts.statement, default 30s */
 	uint32_t idle_timeout_ms;      /* timeouts.idle, default 120s */
 	uint32_t sweep_interval_ms;    /* sweep.interval, default 10s */
 	uint32_t sweep_safety_ms;      /* sweep.safety, default 30s */
-	uint32_t contexts;	       /* contexts, default 256 */
+	uint32_t contexts;             /* contexts, default 256 */
 	enum xlog_level log_level;     /* log_level, default info */
 };
 
 /* Load and validate. Returns 0, or -1 with "file:line:col: key: why". */
 int cfg_load_coord(const char *path, struct coord_config *out, char *err,
-		   size_t errlen);
+                   size_t errlen);
 int cfg_load_part(const char *path, struct part_config *out, char *err,
-		  size_t errlen);
+                  size_t errlen);
 
 void cfg_free_coord(struct coord_config *c);
 void cfg_free_part(struct part_config *c);
 
 /* Look up an endpoint by name; NULL if absent. */
 const struct cfg_endpoint *cfg_find(const struct cfg_endpoint *list, size_t n,
-				    const char *name);
+                                    const char *name);
 
 /* Write the key tables as Markdown (the generated part of docs/config.md). */
 void cfg_dump_docs(FILE *f);

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define GID_PREFIX "xact_"
-#define GID_MAX	   96 /* buffer size, including the NUL */
+#define GID_MAX    96 /* buffer size, including the NUL */
 
 struct gid_parts {
 	char node[33];
@@ -27,7 +27,7 @@ struct gid_parts {
 
 /* Format into buf (GID_MAX bytes). */
 void gid_format(char *buf, const char *node, uint64_t incarnation,
-		uint64_t seq);
+                uint64_t seq);
 
 /* Parse and validate; false for anything that is not exactly our form. */
 bool gid_parse(const char *gid, struct gid_parts *out);

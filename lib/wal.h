@@ -37,14 +37,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WAL_EXIT_IO	 75	       /* process exit code after a write/fsync error */
-#define WAL_MAX_RECORD	 (1u << 20)   /* largest payload + 1 accepted */
+#define WAL_EXIT_IO    75 /* process exit code after a write/fsync error */
+#define WAL_MAX_RECORD (1u << 20) /* largest payload + 1 accepted */
 
 struct wal;
 
 /* Called once per valid record during wal_open(). Return 0 to go on. */
 typedef int (*wal_replay_fn)(void *arg, uint8_t type, const void *payload,
-			     uint32_t len);
+                             uint32_t len);
 
 /* Called on the writer thread once the record is on disk (after fsync). */
 typedef void (*wal_done_fn)(void *arg);
@@ -52,8 +52,8 @@ typedef void (*wal_done_fn)(void *arg);
 struct wal_stats {
 	uint64_t records; /* records written since open */
 	uint64_t batches; /* write() batches */
-	uint64_t syncs;	  /* fdatasync() calls */
-	uint64_t bytes;	  /* current file size */
+	uint64_t syncs;   /* fdatasync() calls */
+	uint64_t bytes;   /* current file size */
 };
 
 /*
@@ -63,7 +63,7 @@ struct wal_stats {
  * process, I/O error, replay callback failure).
  */
 int wal_open(const char *path, wal_replay_fn fn, void *arg, struct wal **out,
-	     char *err, size_t errlen);
+             char *err, size_t errlen);
 
 /*
  * Queue a record. If done is not NULL, the record is durable (fdatasync'd)
@@ -73,11 +73,11 @@ int wal_open(const char *path, wal_replay_fn fn, void *arg, struct wal **out,
  * closing. Never blocks on I/O.
  */
 int wal_append(struct wal *w, uint8_t type, const void *payload, uint32_t len,
-	       wal_done_fn done, void *arg);
+               wal_done_fn done, void *arg);
 
 /* Queue a durable record and wait until it is on disk. */
 int wal_append_sync(struct wal *w, uint8_t type, const void *payload,
-		    uint32_t len);
+                    uint32_t len);
 
 /*
  * Compaction. emit() writes one record into the new file being built.
@@ -88,10 +88,10 @@ int wal_append_sync(struct wal *w, uint8_t type, const void *payload,
  * fsync'd before appends resume on it. Returns 0 or -1 with err.
  */
 typedef int (*wal_emit_fn)(void *emit_ctx, uint8_t type, const void *payload,
-			   uint32_t len);
+                           uint32_t len);
 typedef int (*wal_snapshot_fn)(void *arg, wal_emit_fn emit, void *emit_ctx);
 int wal_compact(struct wal *w, wal_snapshot_fn snapshot, void *arg, char *err,
-		size_t errlen);
+                size_t errlen);
 
 void wal_get_stats(struct wal *w, struct wal_stats *out);
 

@@ -43,9 +43,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WIRE_VERSION	 1
+#define WIRE_VERSION     1
 #define WIRE_HEADER_SIZE 4
-#define WIRE_MAX_MSG	 (16u << 20) /* largest message accepted */
+#define WIRE_MAX_MSG     (16u << 20) /* largest message accepted */
 
 enum wire_type {
 	WIRE_BEGIN = 1,
@@ -69,8 +69,8 @@ enum wire_type {
 
 enum wire_tag {
 	/* scalars: at most once per message */
-	WIRE_T_GID = 1,	     /* string */
-	WIRE_T_SEQ = 2,	     /* u64 */
+	WIRE_T_GID = 1,      /* string */
+	WIRE_T_SEQ = 2,      /* u64 */
 	WIRE_T_CODE = 3,     /* u32: wire_outcome, wire_vote or wire_error */
 	WIRE_T_SQLSTATE = 4, /* string of 5 characters */
 	WIRE_T_TEXT = 5,     /* string: message or reason */
@@ -96,15 +96,15 @@ enum wire_vote {
 };
 
 enum wire_error {
-	WIRE_E_BAD_REQUEST = 1,	    /* malformed or not valid here */
-	WIRE_E_UNKNOWN_TX = 2,	    /* no such active transaction */
-	WIRE_E_UNKNOWN_NAME = 3,    /* no such participant */
-	WIRE_E_BUSY = 4,	    /* another request on this tx is running */
-	WIRE_E_NOT_ACTIVE = 5,	    /* the transaction is aborted or ending */
-	WIRE_E_UNAVAILABLE = 6,	    /* a participant did not answer */
-	WIRE_E_LIMIT = 7,	    /* a configured limit was exceeded */
-	WIRE_E_INTERNAL = 8,	    /* a bug or resource failure; see the log */
-	WIRE_E_SHUTTING_DOWN = 9,   /* the daemon is stopping */
+	WIRE_E_BAD_REQUEST = 1,   /* malformed or not valid here */
+	WIRE_E_UNKNOWN_TX = 2,    /* no such active transaction */
+	WIRE_E_UNKNOWN_NAME = 3,  /* no such participant */
+	WIRE_E_BUSY = 4,          /* another request on this tx is running */
+	WIRE_E_NOT_ACTIVE = 5,    /* the transaction is aborted or ending */
+	WIRE_E_UNAVAILABLE = 6,   /* a participant did not answer */
+	WIRE_E_LIMIT = 7,         /* a configured limit was exceeded */
+	WIRE_E_INTERNAL = 8,      /* a bug or resource failure; see the log */
+	WIRE_E_SHUTTING_DOWN = 9, /* the daemon is stopping */
 };
 
 /* An encoder: a growable buffer. Errors (out of memory) are sticky. */
@@ -148,7 +148,7 @@ struct wire_msg {
  * err. On success free the result with wire_msg_free(); buf must outlive it.
  */
 int wire_decode(const void *buf, size_t len, struct wire_msg *out, char *err,
-		size_t errlen);
+                size_t errlen);
 void wire_msg_free(struct wire_msg *m);
 
 /* The first item with this tag, or NULL. */

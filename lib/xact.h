@@ -57,7 +57,7 @@ const char *xact_tx_gid(const xact_tx *tx);
 
 /* Run one statement on the named participant inside tx. */
 int xact_exec(xact_tx *tx, const char *participant, const char *sql,
-	      xact_result **out);
+              xact_result **out);
 
 /*
  * Commit: *out is XACT_COMMITTED, or XACT_ABORTED with the reason in
@@ -82,11 +82,11 @@ struct xact_branch {
  * sent, so that after a -1 the outcome can still be asked for.
  */
 int xact_submit(xact_conn *c, const struct xact_branch *branches, size_t n,
-		char *gid_out, xact_outcome *out);
+                char *gid_out, xact_outcome *out);
 
 /* Results. A result owns its memory until xact_result_free(). */
 const char *xact_result_sqlstate(const xact_result *r); /* NULL if ok */
-const char *xact_result_message(const xact_result *r);	/* NULL if ok */
+const char *xact_result_message(const xact_result *r);  /* NULL if ok */
 uint64_t xact_result_affected(const xact_result *r);
 size_t xact_result_ncols(const xact_result *r);
 size_t xact_result_nrows(const xact_result *r);
