@@ -22,11 +22,7 @@ static struct hcluster C;
 static void
 finish(void)
 {
-	if (C.n > 0) {
-		hc_assert(&C, hcluster_wait_no_prepared(&C, 30000),
-		          "prepared transactions left behind");
-		hcluster_stop(&C);
-	}
+	cr_assert(hcluster_finish(&C), "prepared transactions left behind");
 }
 
 TestSuite(badinput, .fini = finish, .timeout = 120);

@@ -1242,3 +1242,17 @@ hbank_total(struct hpg *pg)
 		return -1;
 	return total;
 }
+
+bool
+hcluster_finish(struct hcluster *c)
+{
+	bool clean;
+
+	if (c->n == 0)
+		return true;
+	clean = hcluster_wait_no_prepared(c, 30000);
+	if (!clean)
+		hcluster_dump_logs(c);
+	hcluster_stop(c);
+	return clean;
+}

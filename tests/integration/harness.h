@@ -148,6 +148,12 @@ const char *hcluster_url(const struct hcluster *c);
 int64_t hcluster_total_prepared(struct hcluster *c);
 /* Wait until no database holds one of our prepared transactions. */
 bool hcluster_wait_no_prepared(struct hcluster *c, int timeout_ms);
+/*
+ * The end of a test: wait until nothing is prepared (invariant 5), dump
+ * the logs if something is, then stop everything. True when nothing was
+ * left; true also when no cluster was started.
+ */
+bool hcluster_finish(struct hcluster *c);
 /* The tail of every daemon's and database's log, to stderr. */
 void hcluster_dump_logs(struct hcluster *c);
 
