@@ -43,6 +43,7 @@ struct scenario {
 	const char *name; /* --only matches a substring of it */
 	const char *what; /* one line for the README and --list */
 	bool submit;      /* xact_submit() transfers, not step by step */
+	bool partition;   /* the victim and its database in a namespace */
 	int seconds;      /* workload length; 0: the default */
 	/*
 	 * Failpoint specs, "%d" standing for a skip count drawn from
@@ -123,6 +124,9 @@ int inject_kill_coord(struct frun *r);
 int inject_kill_part(struct frun *r);
 int inject_pg_stop(struct frun *r);
 int inject_pause_coord(struct frun *r);
+int inject_partition_phase1(struct frun *r);
+int inject_partition_phase2(struct frun *r);
+int inject_partition_random(struct frun *r);
 int inject_nothing(struct frun *r);
 
 #endif

@@ -522,6 +522,15 @@ frun_scenario(const struct scenario *s, uint64_t seed, bool verbose,
 	r->victim = frun_rand(r, 0, FAULT_PARTS - 1);
 	r->fp_skip = frun_rand(r, s->skip_min, s->skip_max);
 	arm_failpoints(r, &o);
+	if (s->partition) {
+		char why[128];
+
+		if (!hnet_supported(why, sizeof why)) {
+			frun_fail(r, "%s", why);
+			goto done;
+		}
+		o.isolate = r->victim + 1;
+	}
 	frun_note(r, "seed %" PRIu64 ", victim bank%d, skip %d", seed,
 	          r->victim + 1, r->fp_skip);
 	if (hcluster_start(&r->c, &o) != 0) {
@@ -534,6 +543,8 @@ frun_scenario(const struct scenario *s, uint64_t seed, bool verbose,
 	frun_note(r, "workload started");
 	if (s->inject(r) != 0)
 		hproc_kill(&r->bank, SIGTERM); /* summarise and stop early */
+	if (r->c.net.cut) /* a failed inject: the checks need the network */
+		hcluster_heal(&r->c);
 	frun_note(r, "fault injected and healed");
 	wait_bank(r);
 	frun_note(r, "workload ended");

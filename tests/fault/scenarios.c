@@ -199,6 +199,96 @@ inject_pause_coord(struct frun *r)
 	return 0;
 }
 
+/*
+ * Partitions: the victim participant and its database run in a network
+ * namespace (hcluster isolate); the cut drops every packet between it and
+ * the coordinator both ways, silently, for CUT_MS: past the vote timeout,
+ * the idle timeouts and several sweeps past the safety window.
+ */
+#define CUT_MS PAUSE_MS
+
+static int
+cut_for(struct frun *r, int ms)
+{
+	if (hcluster_cut(&r->c) != 0) {
+		frun_fail(r, "cannot cut the link to bank%d", r->victim + 1);
+		return -1;
+	}
+	frun_note(r, "link to bank%d cut for %d ms", r->victim + 1, ms);
+	frun_sleep(ms);
+	if (hcluster_heal(&r->c) != 0) {
+		frun_fail(r, "cannot heal the link to bank%d", r->victim + 1);
+		return -1;
+	}
+	return 0;
+}
+
+/* Wait for a failpoint's line in a log: the moment to cut. */
+static int
+wait_fired(struct frun *r, const char *log, const char *point)
+{
+	char needle[96];
+	struct log_wait w = {log, needle};
+
+	snprintf(needle, sizeof needle, "failpoint %s: delay", point);
+	if (!hwait_until(log_has_cond, &w, left_ms(r))) {
+		frun_fail(r, "the fault never fired: no \"%s\"", needle);
+		return -1;
+	}
+	return 0;
+}
+
+/* The coordinator's log proves the cut hit the phase it was meant for. */
+static int
+expect_coord_log(struct frun *r, const char *fmt, const char *what)
+{
+	char needle[96];
+
+	snprintf(needle, sizeof needle, fmt, r->victim + 1);
+	if (frun_log_has(r->c.coord.log, needle))
+		return 0;
+	frun_fail(r, "the cut missed %s: no \"%s\" in the coordinator's log",
+	          what, needle);
+	return -1;
+}
+
+/*
+ * Phase 1: the victim has prepared a branch and holds its YES vote back
+ * (its failpoint) when the link is cut: the vote is lost, the coordinator
+ * aborts at the vote timeout, the branch stays in doubt until healed.
+ */
+int
+inject_partition_phase1(struct frun *r)
+{
+	if (wait_fired(r, r->c.part[r->victim].log,
+	               "participant.after_prepare") != 0 ||
+	    cut_for(r, CUT_MS) != 0)
+		return -1;
+	return expect_coord_log(r, "vote timeout: bank%d", "phase 1");
+}
+
+/*
+ * Phase 2: a COMMIT record has just become durable (the coordinator's
+ * failpoint holds the log's writer) when the link is cut: COMMITs to the
+ * victim are lost and resent until it heals.
+ */
+int
+inject_partition_phase2(struct frun *r)
+{
+	if (wait_fired(r, r->c.coord.log, "coord.after_commit_logged") != 0 ||
+	    cut_for(r, CUT_MS) != 0)
+		return -1;
+	return expect_coord_log(r, "COMMIT to bank%d not acked", "phase 2");
+}
+
+/* A cut at a random moment, for a random time. */
+int
+inject_partition_random(struct frun *r)
+{
+	sleep_until(r, random_moment(r));
+	return cut_for(r, frun_rand(r, 500, CUT_MS));
+}
+
 /* The failpoints armed at start are the whole fault. */
 int
 inject_nothing(struct frun *r)
@@ -216,16 +306,18 @@ inject_nothing(struct frun *r)
 		.skip_max = hi, .inject = inject_exit, .exit_code = 86,        \
 	}
 
-#define CRASH_PART(point, sub)                                                 \
+#define CRASH_PART(point, lo, hi, sub)                                         \
 	{                                                                      \
 		.name = "crash:" point,                                        \
 		.what = "a participant crashes at " point                      \
 		        " (kill -9 by failpoint) and restarts",                \
-		.submit = sub, .part_fp = point "=@+crash", .skip_min = 8,     \
-		.skip_max = 30, .inject = inject_exit, .exit_code = 86,        \
+		.submit = sub, .part_fp = point "=@+crash", .skip_min = lo,    \
+		.skip_max = hi, .inject = inject_exit, .exit_code = 86,        \
 	}
 
 const struct scenario fault_scenarios[] = {
+    CRASH_COORD("coord.before_prepare_send", 20, 60, true),
+    CRASH_COORD("coord.before_rollback_send", 2, 6, false),
     CRASH_COORD("coord.before_commit_log", 15, 45, false),
     CRASH_COORD("coord.after_commit_logged", 15, 45, true),
     CRASH_COORD("coord.before_commit_send", 30, 90, false),
@@ -236,12 +328,14 @@ const struct scenario fault_scenarios[] = {
     CRASH_COORD("wal.after_write", 10, 40, false),
     CRASH_COORD("wal.before_sync", 10, 40, false),
     CRASH_COORD("wal.after_sync", 10, 40, true),
-    CRASH_PART("participant.before_prepare", false),
-    CRASH_PART("participant.after_prepare", true),
-    CRASH_PART("participant.before_commit", false),
-    CRASH_PART("participant.after_commit", true),
-    CRASH_PART("participant.recv_prepare", false),
-    CRASH_PART("participant.recv_commit", true),
+    CRASH_PART("participant.before_prepare", 8, 30, false),
+    CRASH_PART("participant.after_prepare", 8, 30, true),
+    CRASH_PART("participant.before_commit", 8, 30, false),
+    CRASH_PART("participant.after_commit", 8, 30, true),
+    CRASH_PART("participant.recv_prepare", 8, 30, false),
+    CRASH_PART("participant.recv_commit", 8, 30, true),
+    CRASH_PART("participant.recv_exec", 8, 30, false),
+    CRASH_PART("participant.recv_rollback", 1, 4, false),
     {
         .name = "kill:coordinator-1",
         .what = "kill -9 of the coordinator at a random moment, restart",
@@ -280,6 +374,38 @@ const struct scenario fault_scenarios[] = {
         .what = "SIGSTOP of the coordinator past every timeout, SIGCONT",
         .seconds = 10,
         .inject = inject_pause_coord,
+    },
+    {
+        .name = "partition:phase1",
+        .seconds = 10,
+        .what = "the link to a participant is cut while its YES vote is on "
+                "the way (lost), healed after every timeout",
+        .partition = true,
+        .part_fp = "participant.after_prepare=@+1*delay(1000)",
+        .skip_min = 5,
+        .skip_max = 20,
+        .inject = inject_partition_phase1,
+    },
+    {
+        .name = "partition:phase2",
+        .seconds = 10,
+        .what = "the link to a participant is cut once a COMMIT record is "
+                "durable, before COMMIT is sent; healed after every "
+                "timeout",
+        .submit = true,
+        .partition = true,
+        .coord_fp = "coord.after_commit_logged=@+1*delay(1000)",
+        .skip_min = 10,
+        .skip_max = 40,
+        .inject = inject_partition_phase2,
+    },
+    {
+        .name = "partition:random",
+        .seconds = 10,
+        .what = "the link to a random participant is cut at a random "
+                "moment for up to 5.5 s, then healed",
+        .partition = true,
+        .inject = inject_partition_random,
     },
     {
         .name = "msg:dup",

@@ -11,6 +11,7 @@
  */
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -18,6 +19,7 @@
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,6 +33,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "harness_internal.h"
 
 #define POLL_MS          20
 #define READY_TIMEOUT_MS 20000
@@ -41,7 +44,7 @@
 
 extern char **environ;
 
-static void
+void
 herr(const char *fmt, ...)
 {
 	va_list ap;
@@ -68,6 +71,17 @@ sleep_ms(int ms)
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
+}
+
+/* fclose, with any write error reported. */
+static int
+close_file(FILE *f, const char *path)
+{
+	if (ferror(f) | fclose(f)) {
+		herr("cannot write %s", path);
+		return -1;
+	}
+	return 0;
 }
 
 /* A fresh directory under $TMPDIR (or /tmp): prefix-XXXXXX. */
@@ -166,14 +180,27 @@ pg_tool(char *out, size_t len, const char *tool)
 		snprintf(out, len, "%s", tool);
 }
 
+/* Where ip(8) keeps a named network namespace, into out ("" for none). */
+static void
+netns_path(char *out, size_t len, const char *netns)
+{
+	if (netns != NULL && netns[0] != '\0')
+		snprintf(out, len, "/run/netns/%s", netns);
+	else
+		out[0] = '\0';
+}
+
 /*
  * In a child between fork and exec: stdin from /dev/null, stdout and stderr
- * to logfd (if >= 0), and the postgres user if asked. Async-signal-safe.
+ * to logfd (if >= 0), the network namespace at netns (a path, or ""), and
+ * the postgres user if asked (after the namespace: joining one needs root).
+ * Async-signal-safe.
  */
 static void
-child_setup(int logfd, const struct pg_user *as)
+child_setup(int logfd, const char *netns, const struct pg_user *as)
 {
 	int null = open("/dev/null", O_RDONLY);
+	int ns;
 
 	if (null >= 0)
 		dup2(null, STDIN_FILENO);
@@ -183,6 +210,12 @@ child_setup(int logfd, const struct pg_user *as)
 	}
 	if (chdir("/") != 0)
 		_exit(126);
+	if (netns[0] != '\0' && ((ns = open(netns, O_RDONLY | O_CLOEXEC)) < 0 ||
+	                         setns(ns, CLONE_NEWNET) != 0)) {
+		static const char msg[] = "harness: cannot join netns\n";
+		(void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+		_exit(126);
+	}
 	if (as != NULL && as->drop &&
 	    (setgroups(1, &as->gid) != 0 || setgid(as->gid) != 0 ||
 	     setuid(as->uid) != 0))
@@ -199,16 +232,17 @@ open_log(const char *path)
 	return fd;
 }
 
-/*
- * Run argv to completion, output appended to logpath (NULL: inherited), as
- * postgres if as_pg. Returns 0 if it exited with 0.
- */
+/* hrun() in the network namespace netns (NULL or "": ours). */
 static int
-run(const char *const argv[], bool as_pg, const char *logpath)
+run_in(const char *const argv[], bool as_pg, const char *logpath,
+       const char *netns)
 {
 	struct pg_user u;
+	char ns[HPATH_MAX];
 	int logfd = -1, status;
 	pid_t pid;
+
+	netns_path(ns, sizeof ns, netns);
 
 	if (pg_user(&u) != 0)
 		return -1;
@@ -220,7 +254,7 @@ run(const char *const argv[], bool as_pg, const char *logpath)
 		return -1;
 	}
 	if (pid == 0) {
-		child_setup(logfd, as_pg ? &u : NULL);
+		child_setup(logfd, ns, as_pg ? &u : NULL);
 		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
@@ -232,12 +266,18 @@ run(const char *const argv[], bool as_pg, const char *logpath)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
+int
+hrun(const char *const argv[], bool as_pg, const char *logpath)
+{
+	return run_in(argv, as_pg, logpath, NULL);
+}
+
 static int
 rm_rf(const char *path)
 {
 	const char *argv[] = {"rm", "-rf", "--", path, NULL};
 
-	return run(argv, false, NULL);
+	return hrun(argv, false, NULL);
 }
 
 static int
@@ -248,19 +288,13 @@ pg_ctl_stop(const char *datadir, const char *logpath)
 	pg_tool(pg_ctl, sizeof pg_ctl, "pg_ctl");
 	const char *argv[] = {pg_ctl,      "-D", datadir, "-m",
 	                      "immediate", "-w", "stop",  NULL};
-	return run(argv, true, logpath);
+	return hrun(argv, true, logpath);
 }
 
 /*
  * The reaper. Messages are whole SOCK_SEQPACKET datagrams; EOF means every
  * process that could send (the test and its forks) is gone.
  */
-
-enum reap_kind {
-	REAP_GROUP = 'g', /* a process group to SIGKILL */
-	REAP_PG = 'p',    /* a PostgreSQL data dir to stop */
-	REAP_DIR = 'd',   /* a directory to remove */
-};
 
 struct reap_msg {
 	char kind; /* enum reap_kind */
@@ -282,6 +316,9 @@ reaper_cleanup(const struct reap_msg *live, int n)
 	for (int i = 0; i < n; i++)
 		if (live[i].kind == REAP_PG)
 			pg_ctl_stop(live[i].path, "/dev/null");
+	for (int i = 0; i < n; i++)
+		if (live[i].kind == REAP_NETNS)
+			hnet_remove(live[i].path);
 	for (int i = 0; i < n; i++) {
 		if (live[i].kind != REAP_DIR)
 			continue;
@@ -347,9 +384,8 @@ reaper_start(void)
 	reap_sock = sv[0];
 }
 
-/* Tell the reaper that something now runs (add) or was cleaned up. */
-static void
-reap_note(enum reap_kind kind, bool add, pid_t pgid, const char *path)
+void
+hreap_note(enum reap_kind kind, bool add, pid_t pgid, const char *path)
 {
 	struct reap_msg m = {.kind = (char)kind, .add = add, .pgid = pgid};
 
@@ -370,7 +406,7 @@ remove_tmpdir(const char *dir)
 		herr("kept %s", dir);
 	else
 		rm_rf(dir);
-	reap_note(REAP_DIR, false, 0, dir);
+	hreap_note(REAP_DIR, false, 0, dir);
 }
 
 /*
@@ -397,10 +433,10 @@ template_build(const char *path)
 	const char *copy[] = {"cp", "-a", "--", data, next, NULL};
 	rm_rf(next);
 	rm_rf(path); /* a half-made template, if any */
-	if (chown_pg(tmp) != 0 || run(init, true, log) != 0) {
+	if (chown_pg(tmp) != 0 || hrun(init, true, log) != 0) {
 		herr("initdb failed");
 		hlog_tail("initdb", log, 20);
-	} else if (run(copy, false, NULL) != 0 || rename(next, path) != 0) {
+	} else if (hrun(copy, false, NULL) != 0 || rename(next, path) != 0) {
 		herr("cannot install the PostgreSQL template at %s", path);
 	} else {
 		rc = 0;
@@ -444,6 +480,12 @@ pg_paths(const struct hpg *pg, char *data, char *log, size_t len)
 	snprintf(log, len, "%s/pg.log", pg->dir);
 }
 
+const char *
+hpg_host(const struct hpg *pg)
+{
+	return pg->host[0] != '\0' ? pg->host : "127.0.0.1";
+}
+
 /* pg_ctl start on pg->port, waiting until the server accepts connections. */
 static int
 pg_ctl_start(struct hpg *pg)
@@ -454,19 +496,43 @@ pg_ctl_start(struct hpg *pg)
 	pg_paths(pg, data, log, sizeof data);
 	snprintf(ctl_log, sizeof ctl_log, "%s/pg_ctl.log", pg->dir);
 	snprintf(opts, sizeof opts,
-	         "-p %d -c listen_addresses=127.0.0.1 "
+	         "-p %d -c listen_addresses=%s "
 	         "-c unix_socket_directories=%s "
 	         "-c max_prepared_transactions=100 -c max_connections=200 "
 	         "-c fsync=off -c synchronous_commit=off "
 	         "-c full_page_writes=off",
-	         pg->port, pg->dir);
+	         pg->port, hpg_host(pg), pg->dir);
 	pg_tool(pg_ctl, sizeof pg_ctl, "pg_ctl");
 	const char *argv[] = {pg_ctl, "-w", "-D", data,    "-l",
 	                      log,    "-o", opts, "start", NULL};
-	if (run(argv, true, ctl_log) != 0)
+	if (run_in(argv, true, ctl_log, pg->netns) != 0)
 		return -1;
 	pg->running = true;
 	return 0;
+}
+
+/*
+ * The template trusts loopback only; a cluster on another address (in a
+ * namespace) trusts that address's /16 too: the peers across the veth.
+ */
+static int
+hba_allow(const char *data, const char *host)
+{
+	char path[HPATH_MAX + 32];
+	unsigned a, b;
+	FILE *f;
+
+	if (sscanf(host, "%u.%u.", &a, &b) != 2) {
+		herr("%s: not an IPv4 address", host);
+		return -1;
+	}
+	snprintf(path, sizeof path, "%s/pg_hba.conf", data);
+	if ((f = fopen(path, "a")) == NULL) {
+		herr("cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	fprintf(f, "host all all %u.%u.0.0/16 trust\n", a, b);
+	return close_file(f, path);
 }
 
 int
@@ -484,7 +550,7 @@ hpg_start(struct hpg *pg)
 		herr("mkdir %s: %s", pg->dir, strerror(errno));
 		return -1;
 	}
-	reap_note(REAP_DIR, true, 0, pg->dir);
+	hreap_note(REAP_DIR, true, 0, pg->dir);
 	if (strlen(pg->dir) > SOCKET_DIR_MAX) {
 		herr("%s: too long for PostgreSQL's Unix socket: use a shorter "
 		     "TMPDIR",
@@ -493,11 +559,13 @@ hpg_start(struct hpg *pg)
 	}
 	pg_paths(pg, data, log, sizeof data);
 	const char *copy[] = {"cp", "-a", "--", tmpl, data, NULL};
-	if (chown_pg(pg->dir) != 0 || run(copy, false, NULL) != 0) {
+	if (chown_pg(pg->dir) != 0 || hrun(copy, false, NULL) != 0) {
 		herr("cannot copy the template into %s", pg->dir);
 		goto fail;
 	}
-	reap_note(REAP_PG, true, 0, data);
+	hreap_note(REAP_PG, true, 0, data);
+	if (pg->host[0] != '\0' && hba_allow(data, pg->host) != 0)
+		goto fail;
 	for (int i = 0; i < START_ATTEMPTS && !pg->running; i++) {
 		if ((pg->port = hfree_port()) < 0)
 			goto fail;
@@ -509,7 +577,7 @@ hpg_start(struct hpg *pg)
 		goto fail;
 	}
 	snprintf(pg->conninfo, sizeof pg->conninfo,
-	         "host=127.0.0.1 port=%d dbname=postgres user=postgres",
+	         "host=%s port=%d dbname=postgres user=postgres", hpg_host(pg),
 	         pg->port);
 	return 0;
 fail:
@@ -554,7 +622,7 @@ hpg_stop(struct hpg *pg)
 	pg_paths(pg, data, log, sizeof data);
 	if (pg->running)
 		hpg_kill(pg);
-	reap_note(REAP_PG, false, 0, data);
+	hreap_note(REAP_PG, false, 0, data);
 	remove_tmpdir(pg->dir);
 	pg->dir[0] = '\0';
 }
@@ -686,9 +754,18 @@ int
 hproc_start(struct hproc *p, const char *name, char *const argv[],
             char *const extra_env[], const char *logpath)
 {
+	return hproc_start_in(p, NULL, name, argv, extra_env, logpath);
+}
+
+int
+hproc_start_in(struct hproc *p, const char *netns, const char *name,
+               char *const argv[], char *const extra_env[], const char *logpath)
+{
 	char **env = env_merge(extra_env);
 	int logfd = open_log(logpath);
+	char ns[HPATH_MAX];
 
+	netns_path(ns, sizeof ns, netns);
 	memset(p, 0, sizeof *p);
 	snprintf(p->name, sizeof p->name, "%s", name);
 	snprintf(p->log, sizeof p->log, "%s", logpath);
@@ -700,7 +777,7 @@ hproc_start(struct hproc *p, const char *name, char *const argv[],
 	}
 	if ((p->pid = fork()) == 0) {
 		setpgid(0, 0);
-		child_setup(logfd, NULL);
+		child_setup(logfd, ns, NULL);
 		execvpe(argv[0], argv, env);
 		static const char msg[] = "harness: exec failed\n";
 		(void)!write(STDERR_FILENO, msg, sizeof msg - 1);
@@ -714,7 +791,7 @@ hproc_start(struct hproc *p, const char *name, char *const argv[],
 		return -1;
 	}
 	setpgid(p->pid, p->pid); /* also here: no window without a group */
-	reap_note(REAP_GROUP, true, p->pid, NULL);
+	hreap_note(REAP_GROUP, true, p->pid, NULL);
 	return 0;
 }
 
@@ -740,7 +817,7 @@ proc_reap(struct hproc *p)
 	if (got == p->pid || (got < 0 && errno == ECHILD)) {
 		p->reaped = true;
 		kill(-p->pid, SIGKILL); /* strays left in its group */
-		reap_note(REAP_GROUP, false, p->pid, NULL);
+		hreap_note(REAP_GROUP, false, p->pid, NULL);
 	}
 	return p->reaped;
 }
@@ -814,18 +891,27 @@ loopback(int port)
 	return a;
 }
 
+/* A TCP connection to addr:port (NULL: loopback) succeeds. */
 static bool
-port_accepts(int port)
+port_accepts_at(const char *addr, int port)
 {
 	struct sockaddr_in a = loopback(port);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd;
 	bool ok;
 
-	if (fd < 0)
+	if (addr != NULL && inet_pton(AF_INET, addr, &a.sin_addr) != 1)
+		return false;
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
 		return false;
 	ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
 	close(fd);
 	return ok;
+}
+
+static bool
+port_accepts(int port)
+{
+	return port_accepts_at(NULL, port);
 }
 
 static bool
@@ -910,20 +996,30 @@ yaml_durations(FILE *f, const char *block, const char *const keys[],
 			fprintf(f, "  %s: %ums\n", keys[i], ms[i]);
 }
 
+/* Where the coordinator and the participants in our namespace listen. */
+static const char *
+host_addr(const struct hcluster *c)
+{
+	return c->net.name[0] != '\0' ? c->net.host_addr : "127.0.0.1";
+}
+
+static bool
+isolated(const struct hcluster *c, int i)
+{
+	return c->net.name[0] != '\0' && c->opts.isolate == i + 1;
+}
+
+/* Where participant i listens. */
+static const char *
+part_addr(const struct hcluster *c, int i)
+{
+	return isolated(c, i) ? c->net.ns_addr : host_addr(c);
+}
+
 static const char *
 log_level(const struct hcluster *c)
 {
 	return c->opts.log_level != NULL ? c->opts.log_level : "info";
-}
-
-static int
-close_conf(FILE *f, const char *path)
-{
-	if (ferror(f) | fclose(f)) {
-		herr("cannot write %s", path);
-		return -1;
-	}
-	return 0;
 }
 
 static int
@@ -946,11 +1042,10 @@ write_coord_conf(struct hcluster *c)
 	        "log_level: %s\nparticipants:\n",
 	        COORD_NODE, c->url, c->dir, log_level(c));
 	for (int i = 0; i < c->n; i++)
-		fprintf(f,
-		        "  - name: bank%d\n    url: \"tcp://127.0.0.1:%d\"\n",
-		        i + 1, c->part_port[i]);
+		fprintf(f, "  - name: bank%d\n    url: \"tcp://%s:%d\"\n",
+		        i + 1, part_addr(c, i), c->part_port[i]);
 	yaml_durations(f, "timeouts", keys, ms, 5);
-	return close_conf(f, c->coord_conf);
+	return close_file(f, c->coord_conf);
 }
 
 static int
@@ -969,18 +1064,18 @@ write_part_conf(struct hcluster *c, int i)
 		return -1;
 	}
 	fprintf(f,
-	        "name: bank%d\nlisten: \"tcp://127.0.0.1:%d\"\n"
+	        "name: bank%d\nlisten: \"tcp://%s:%d\"\n"
 	        "database: \"%s\"\nlog_level: %s\ncoordinators:\n"
 	        "  - node: %s\n    url: \"%s\"\n",
-	        i + 1, c->part_port[i], c->pg[i].conninfo, log_level(c),
-	        COORD_NODE, c->url);
+	        i + 1, part_addr(c, i), c->part_port[i], c->pg[i].conninfo,
+	        log_level(c), COORD_NODE, c->url);
 	if (o->pool_size != 0)
 		fprintf(f, "pool_size: %u\n", o->pool_size);
 	if (o->part_contexts != 0)
 		fprintf(f, "contexts: %u\n", o->part_contexts);
 	yaml_durations(f, "timeouts", tkeys, tms, 2);
 	yaml_durations(f, "sweep", skeys, sms, 2);
-	return close_conf(f, c->part_conf[i]);
+	return close_file(f, c->part_conf[i]);
 }
 
 /* Free ports for the daemons, all different from each other. */
@@ -1004,12 +1099,14 @@ pick_ports(struct hcluster *c)
 				dup = dup || *all[j] == *all[i];
 		} while (dup);
 	}
-	snprintf(c->url, sizeof c->url, "tcp://127.0.0.1:%d", c->coord_port);
+	snprintf(c->url, sizeof c->url, "tcp://%s:%d", host_addr(c),
+	         c->coord_port);
 	return 0;
 }
 
 struct ready_arg {
 	struct hproc *p;
+	const char *addr;
 	int port;
 };
 
@@ -1018,21 +1115,25 @@ ready_cond(void *arg)
 {
 	struct ready_arg *r = arg;
 
-	return !hproc_alive(r->p) || port_accepts(r->port);
+	return !hproc_alive(r->p) || port_accepts_at(r->addr, r->port);
 }
 
-/* Start a daemon and wait until it listens; fail early if it exits. */
+/*
+ * Start a daemon (in netns, if not NULL) and wait until it listens on
+ * addr:port; fail early if it exits.
+ */
 static int
 start_daemon(struct hcluster *c, struct hproc *p, const char *name,
-             const char *prog, const char *conf, char *const env[], int port)
+             const char *prog, const char *conf, char *const env[],
+             const char *netns, const char *addr, int port)
 {
 	char bin[HPATH_MAX], log[HPATH_MAX + 40];
 	char *const argv[] = {bin, "--config", (char *)conf, NULL};
-	struct ready_arg r = {p, port};
+	struct ready_arg r = {p, addr, port};
 
 	snprintf(bin, sizeof bin, "%s/%s", XACT_BIN_DIR, prog);
 	snprintf(log, sizeof log, "%s/%s.log", c->dir, name);
-	if (hproc_start(p, name, argv, env, log) != 0)
+	if (hproc_start_in(p, netns, name, argv, env, log) != 0)
 		return -1;
 	if (!hwait_until(ready_cond, &r, READY_TIMEOUT_MS) || !hproc_alive(p)) {
 		herr("%s is not listening on port %d (%s)", name, port,
@@ -1050,14 +1151,16 @@ start_part(struct hcluster *c, int i)
 	snprintf(name, sizeof name, "bank%d", i + 1);
 	return start_daemon(c, &c->part[i], name, "xact-participant",
 	                    c->part_conf[i], c->opts.part_env[i],
-	                    c->part_port[i]);
+	                    isolated(c, i) ? c->net.name : NULL,
+	                    part_addr(c, i), c->part_port[i]);
 }
 
 static int
 start_coord(struct hcluster *c)
 {
 	return start_daemon(c, &c->coord, "coordinator", "xact-coordinator",
-	                    c->coord_conf, c->opts.coord_env, c->coord_port);
+	                    c->coord_conf, c->opts.coord_env, NULL,
+	                    host_addr(c), c->coord_port);
 }
 
 /* The databases, their bank tables and the daemons' configs. */
@@ -1066,9 +1169,17 @@ cluster_setup(struct hcluster *c)
 {
 	char logdir[HPATH_MAX + 16];
 
+	if (c->opts.isolate != 0 && hnet_create(&c->net) != 0)
+		return -1;
 	for (int i = 0; i < c->n; i++) {
 		snprintf(c->pg[i].dir, sizeof c->pg[i].dir, "%s/pg%d", c->dir,
 		         i + 1);
+		if (isolated(c, i)) {
+			snprintf(c->pg[i].netns, sizeof c->pg[i].netns, "%s",
+			         c->net.name);
+			snprintf(c->pg[i].host, sizeof c->pg[i].host, "%s",
+			         c->net.ns_addr);
+		}
 		if (hpg_start(&c->pg[i]) != 0)
 			return -1;
 		if (c->opts.accounts > 0 &&
@@ -1104,9 +1215,14 @@ hcluster_start(struct hcluster *c, const struct hcluster_opts *o)
 		     c->n);
 		return -1;
 	}
+	if (c->opts.isolate < 0 || c->opts.isolate > c->n) {
+		herr("isolate names participant 1..%d, not %d", c->n,
+		     c->opts.isolate);
+		return -1;
+	}
 	if (make_tmpdir(c->dir, sizeof c->dir, "xact-cluster") != 0)
 		return -1;
-	reap_note(REAP_DIR, true, 0, c->dir);
+	hreap_note(REAP_DIR, true, 0, c->dir);
 	/* postgres must reach its own pgN dirs inside */
 	if (chmod(c->dir, 0755) != 0 || cluster_setup(c) != 0)
 		goto fail;
@@ -1142,6 +1258,7 @@ hcluster_stop(struct hcluster *c)
 		hproc_stop(&c->part[i]);
 	for (int i = 0; i < c->n; i++)
 		hpg_stop(&c->pg[i]);
+	hnet_destroy(&c->net);
 	remove_tmpdir(c->dir);
 	c->dir[0] = '\0';
 }
@@ -1160,6 +1277,26 @@ hcluster_restart_part(struct hcluster *c, int i)
 	if (hproc_alive(&c->part[i]))
 		hproc_stop(&c->part[i]);
 	return start_part(c, i);
+}
+
+int
+hcluster_cut(struct hcluster *c)
+{
+	if (c->net.name[0] == '\0') {
+		herr("hcluster_cut: no participant is isolated");
+		return -1;
+	}
+	return hnet_cut(&c->net);
+}
+
+int
+hcluster_heal(struct hcluster *c)
+{
+	if (c->net.name[0] == '\0') {
+		herr("hcluster_heal: no participant is isolated");
+		return -1;
+	}
+	return hnet_heal(&c->net);
 }
 
 const char *
@@ -1248,8 +1385,10 @@ hcluster_finish(struct hcluster *c)
 {
 	bool clean;
 
-	if (c->n == 0)
+	if (c->n == 0 || c->dir[0] == '\0') /* never started, or stopped */
 		return true;
+	if (c->net.cut) /* left by a failed test: the databases must answer */
+		hnet_heal(&c->net);
 	clean = hcluster_wait_no_prepared(c, 30000);
 	if (!clean)
 		hcluster_dump_logs(c);

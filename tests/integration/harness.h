@@ -32,11 +32,16 @@
 
 #define HPATH_MAX 512 /* our paths stay short: sockets live in them */
 
-/* A throwaway PostgreSQL cluster: data in dir/data, log in dir/pg.log. */
+/*
+ * A throwaway PostgreSQL cluster: data in dir/data, log in dir/pg.log.
+ * dir, netns and host may be set before hpg_start(), or left "".
+ */
 struct hpg {
-	char dir[HPATH_MAX]; /* set before hpg_start() to choose it, or "" */
+	char dir[HPATH_MAX];
+	char netns[32]; /* the network namespace it runs in; "": ours */
+	char host[16];  /* the address it listens on; "": 127.0.0.1 */
 	int port;
-	char conninfo[128]; /* host=127.0.0.1 port=N dbname=postgres ... */
+	char conninfo[128]; /* host=<host> port=N dbname=postgres ... */
 	bool running;
 };
 
@@ -48,6 +53,8 @@ void hpg_stop(struct hpg *pg);
 int hpg_kill(struct hpg *pg);
 /* Start a killed cluster again on the same port (crash recovery runs). */
 int hpg_restart(struct hpg *pg);
+/* The address it listens on. */
+const char *hpg_host(const struct hpg *pg);
 /* Run sql (may hold several statements) in a new session. */
 int hpg_exec(struct hpg *pg, const char *sql);
 /* Run a query returning one integer (NULL reads as 0). */
@@ -71,6 +78,10 @@ struct hproc {
  */
 int hproc_start(struct hproc *p, const char *name, char *const argv[],
                 char *const extra_env[], const char *logpath);
+/* The same, in the network namespace netns (see hnet; NULL: ours). */
+int hproc_start_in(struct hproc *p, const char *netns, const char *name,
+                   char *const argv[], char *const extra_env[],
+                   const char *logpath);
 /* Send sig to the process group. */
 int hproc_kill(struct hproc *p, int sig);
 /* Wait up to timeout_ms for it to exit; status may be NULL. */
@@ -88,6 +99,33 @@ int hfree_port(void);
 
 /* Print the last lines of a file to stderr, under a header. */
 void hlog_tail(const char *title, const char *path, int lines);
+
+/*
+ * hnet: a network namespace of the test's own, joined to ours by a veth
+ * pair, for partitions. Needs root and ip(8), tc(8). The host end has
+ * host_addr, the namespace end ns_addr, on a /30 under 10.250.0.0/16 drawn
+ * from the pid. The namespace's loopback is up.
+ *
+ * A cut puts a blackhole qdisc on both ends: every packet either way
+ * vanishes, as in a real partition. No error reaches anyone, connections
+ * stay open, and TCP retransmits what was lost once the link heals.
+ */
+struct hnet {
+	char name[32]; /* as ip netns knows it; "" when none */
+	char host_if[16], ns_if[16];
+	char host_addr[16], ns_addr[16];
+	bool cut;
+};
+
+/* False (with why) when this process cannot make namespaces. */
+bool hnet_supported(char *why, size_t len);
+int hnet_create(struct hnet *n);
+/* Drop every packet between the namespace and us, both ways. */
+int hnet_cut(struct hnet *n);
+/* Let packets through again. */
+int hnet_heal(struct hnet *n);
+/* Delete the namespace (what still runs inside loses its network). */
+void hnet_destroy(struct hnet *n);
 
 #define HCLUSTER_MAX 4
 
@@ -111,6 +149,11 @@ struct hcluster_opts {
 	char *const *part_env[HCLUSTER_MAX]; /* per participant, may be NULL */
 	/* both */
 	const char *log_level; /* NULL: "info" */
+	/*
+	 * 1..n: participant bankN and its database run in a network
+	 * namespace of their own (hnet), for hcluster_cut(); 0: none.
+	 */
+	int isolate;
 	/* bank tables: when accounts > 0, hbank_init() every database */
 	int accounts;
 	long balance;
@@ -127,7 +170,13 @@ struct hcluster {
 	struct hproc coord; /* node c1 */
 	int coord_port;
 	char coord_conf[HPATH_MAX];
-	char url[64]; /* tcp://127.0.0.1:<coord_port> */
+	char url[64]; /* tcp://<address>:<coord_port> */
+	/*
+	 * With opts.isolate, the coordinator and the other participants
+	 * listen on net.host_addr (ours, so reachable from loopback and
+	 * from the namespace), the isolated one on net.ns_addr.
+	 */
+	struct hnet net;
 };
 
 /* Start everything and wait until every daemon accepts connections. */
@@ -142,6 +191,9 @@ void hcluster_stop(struct hcluster *c);
 int hcluster_restart_coord(struct hcluster *c);
 /* The same for participant i (0-based). */
 int hcluster_restart_part(struct hcluster *c, int i);
+/* Partition the isolated participant and its database from the rest. */
+int hcluster_cut(struct hcluster *c);
+int hcluster_heal(struct hcluster *c);
 /* The coordinator's URL, for xact_connect(). */
 const char *hcluster_url(const struct hcluster *c);
 /* Our prepared transactions over all databases, or -1 on error. */
@@ -149,9 +201,9 @@ int64_t hcluster_total_prepared(struct hcluster *c);
 /* Wait until no database holds one of our prepared transactions. */
 bool hcluster_wait_no_prepared(struct hcluster *c, int timeout_ms);
 /*
- * The end of a test: wait until nothing is prepared (invariant 5), dump
- * the logs if something is, then stop everything. True when nothing was
- * left; true also when no cluster was started.
+ * The end of a test: heal a cut, wait until nothing is prepared
+ * (invariant 5), dump the logs if something is, then stop everything. True
+ * when nothing was left; true also when no cluster was started.
  */
 bool hcluster_finish(struct hcluster *c);
 /* The tail of every daemon's and database's log, to stderr. */
