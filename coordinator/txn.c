@@ -367,7 +367,11 @@ io_reply(void *ctx, struct twopc *t)
 
 	if (t->state == TWOPC_ABORTED) {
 		atomic_fetch_add(&tx->co->stats.aborted, 1);
-		xlog_info("gid=%s aborted: %s", tx->gid, t->reason);
+		if (t->reason_sqlstate[0] != '\0')
+			xlog_info("gid=%s aborted by %s: %s", tx->gid,
+			          branch_name(tx, t->reason_branch), t->reason);
+		else
+			xlog_info("gid=%s aborted: %s", tx->gid, t->reason);
 	} else {
 		atomic_fetch_add(&tx->co->stats.committed, 1);
 		xlog_debug("gid=%s committed", tx->gid);

@@ -264,7 +264,8 @@ inject_partition_phase1(struct frun *r)
 	               "participant.after_prepare") != 0 ||
 	    cut_for(r, CUT_MS) != 0)
 		return -1;
-	return expect_coord_log(r, "vote timeout: bank%d", "phase 1");
+	return expect_coord_log(r, "aborted by bank%d: vote timeout",
+	                        "phase 1");
 }
 
 /*
