@@ -37,16 +37,22 @@
  *
  * Switches (spin -DNAME):
  *   QUORUM     the quorum-safe mode (default: plain 3PC)
- *   RELIABLE   no message is lost, and a proceeding proposer has heard
- *              from every participant that is up (a perfect failure
- *              detector: 3PC's assumption); crashed participants recover
- *   MAXCRASH   crashes in total (default 2); MAXLOSS messages lost (2)
+ *   RELIABLE   a proceeding proposer has heard from every participant
+ *              that is up (a perfect failure detector: the assumption of
+ *              plain 3PC), and participants crash and recover
+ *   MAXCRASH   coordinator crashes (default 2); with RELIABLE,
+ *              participant crashes too
+ *   ROUNDS     termination rounds per proposer (default 1)
  *
  * Every step is atomic (a handler under its mutex, a log write before
  * the reply); crashes fall between steps and keep the durable state.
- * Timeouts fire at any moment. The messages of one proposer to one
- * participant share a slot: a newer one overwrites an older one still on
- * the wire, which is a loss the unreliable network allows anyway.
+ * Timeouts fire at any moment. Nothing forces a message to be delivered:
+ * one never delivered is a lost one, and the proposer may go on without
+ * its reply (within its mode's rule), so the network loses, delays and
+ * reorders without a process of its own. The messages of one proposer to
+ * one participant share a slot: a newer one overwrites an older one still
+ * on the wire (lost). A participant's crash outside RELIABLE would only
+ * end its round early, which giving up a round already covers.
  */
 
 #define N  3
@@ -57,14 +63,9 @@
 #ifndef MAXCRASH
 #define MAXCRASH 2
 #endif
-#ifndef MAXLOSS
-#define MAXLOSS 2
+#ifndef ROUNDS
+#define ROUNDS 1
 #endif
-#ifdef RELIABLE
-#undef MAXLOSS
-#define MAXLOSS 0
-#endif
-#define ROUNDS 1 /* termination rounds per proposer */
 
 /* values */
 #define NONE   0
@@ -114,7 +115,7 @@ byte val[NP];    /* the value proposed */
 byte heard[NP];  /* bitmask: participants that answered phase 1 */
 byte rounds[NP]; /* termination rounds started */
 
-byte crashes, losses;
+byte crashes;
 
 /* Ballot of proposer p's k-th termination round: unique, above 1. */
 #define BALLOT(p, k) (2 + (k) * NP + (p))
@@ -122,14 +123,31 @@ byte crashes, losses;
 #define SEND(p, j, t, b, v) \
 	mt[(p) * N + (j)] = t; mb[(p) * N + (j)] = b; mv[(p) * N + (j)] = v
 
+/* Proposer p stops waiting: its replies are dead letters. */
+inline forget_replies(p)
+{
+	rt[(p) * N + 0] = R_NONE; rb[(p) * N + 0] = 0; rd[(p) * N + 0] = 0;
+	ra[(p) * N + 0] = 0; rv[(p) * N + 0] = 0;
+	rt[(p) * N + 1] = R_NONE; rb[(p) * N + 1] = 0; rd[(p) * N + 1] = 0;
+	ra[(p) * N + 1] = 0; rv[(p) * N + 1] = 0;
+	rt[(p) * N + 2] = R_NONE; rb[(p) * N + 2] = 0; rd[(p) * N + 2] = 0;
+	ra[(p) * N + 2] = 0; rv[(p) * N + 2] = 0
+}
+
+/* The round of p is over (phase P_DONE or P_IDLE): its volatile state
+ * no longer matters, so it is reset, not kept to tell states apart. */
+inline stop(p, phase)
+{
+	ph[p] = phase; bal[p] = 0; val[p] = NONE; heard[p] = 0;
+	forget_replies(p)
+}
+
 inline send_all(p, t, b, v)
 {
 	SEND(p, 0, t, b, v);
 	SEND(p, 1, t, b, v);
 	SEND(p, 2, t, b, v);
-	rt[(p) * N + 0] = R_NONE;
-	rt[(p) * N + 1] = R_NONE;
-	rt[(p) * N + 2] = R_NONE
+	forget_replies(p)
 }
 
 #define BIT(j) (1 << (j))
@@ -143,8 +161,11 @@ ltl commit_needs_yes { [] ((anyc || commit_rec) -> allyes) }
 
 /* ---- the participant's handlers ---- */
 
-/* Participant j handles the request in slot s = p * N + j. */
-inline handle(s, j)
+/* Proposer p still waits in phase ph for replies to ballot b. */
+#define WAITS(p, b, phase) (ph[p] == phase && bal[p] == b)
+
+/* Participant j handles the request in slot s = p * N + j from p. */
+inline handle(s, p, j)
 {
 	if
 	:: mt[s] == M_STATE && mb[s] > prom[j] ->
@@ -153,12 +174,19 @@ inline handle(s, j)
 		:: vote[j] == V_NONE -> vote[j] = V_NO; dec[j] = ABORT
 		:: else -> skip
 		fi;
-		rt[s] = R_STATE; rb[s] = mb[s];
-		rd[s] = dec[j]; ra[s] = accb[j]; rv[s] = accv[j]
+		if /* a reply nobody waits for is dropped (not stored) */
+		:: WAITS(p, mb[s], P_ONE) ->
+			rt[s] = R_STATE; rb[s] = mb[s];
+			rd[s] = dec[j]; ra[s] = accb[j]; rv[s] = accv[j]
+		:: else -> skip
+		fi
 	:: mt[s] == M_PRE && mb[s] >= prom[j] && dec[j] == NONE &&
 	   vote[j] == V_YES ->
 		prom[j] = mb[s]; accb[j] = mb[s]; accv[j] = mv[s];
-		rt[s] = R_ACK; rb[s] = mb[s]
+		if
+		:: WAITS(p, mb[s], P_TWO) -> rt[s] = R_ACK; rb[s] = mb[s]
+		:: else -> skip
+		fi
 	:: mt[s] == M_PRE && vote[j] == V_NONE ->
 		/* a PRE can only be PRE-ABORT here: COMMIT needs every YES */
 		assert(mv[s] == ABORT);
@@ -230,7 +258,7 @@ inline choose(p)
 	if
 	:: cdec != NONE -> /* someone decided: tell everyone */
 		val[p] = cdec;
-		send_all(p, M_DECIDE, 0, val[p]); ph[p] = P_DONE
+		send_all(p, M_DECIDE, 0, val[p]); stop(p, P_DONE)
 	:: else ->
 		if
 		:: val[p] == NONE -> val[p] = ABORT /* all uncertain */
@@ -245,7 +273,7 @@ inline choose(p)
 #define TERMINATE(up, p) \
 	:: atomic { up && ph[p] == P_ONE && ENOUGH_STATES(p) -> choose(p) } \
 	:: atomic { up && ph[p] == P_TWO && ENOUGH_ACKS(p) -> \
-		send_all(p, M_DECIDE, 0, val[p]); ph[p] = P_DONE }
+		send_all(p, M_DECIDE, 0, val[p]); stop(p, P_DONE) }
 
 /* ---- processes ---- */
 
@@ -265,7 +293,7 @@ end:
 		bal[C] = 1; val[C] = COMMIT; heard[C] = 7;
 		send_all(C, M_PRE, 1, COMMIT); ph[C] = P_TWO }
 	:: atomic { !cdown && ph[C] == P_VOTES -> /* a NO, or the timeout */
-		send_all(C, M_DECIDE, 0, ABORT); ph[C] = P_DONE }
+		send_all(C, M_DECIDE, 0, ABORT); stop(C, P_DONE) }
 	:: atomic { !cdown && ph[C] == P_TWO && bal[C] == 1 &&
 #ifdef QUORUM
 	   NREPLIED(C, R_ACK, 1) >= MAJ ->
@@ -273,16 +301,16 @@ end:
 	   NREPLIED(C, R_ACK, 1) == N ->
 #endif
 		commit_rec = 1; /* forced */
-		send_all(C, M_DECIDE, 0, COMMIT); ph[C] = P_DONE }
+		send_all(C, M_DECIDE, 0, COMMIT); stop(C, P_DONE) }
 	:: atomic { !cdown && ph[C] == P_TWO && bal[C] == 1 ->
-		ph[C] = P_IDLE } /* acks time out: the backups finish */
+		stop(C, P_IDLE) } /* acks time out: the backups finish */
 	TERMINATE(!cdown && bal[C] > 1, C)
 	:: atomic { !cdown && crashes < MAXCRASH ->
-		crashes++; cdown = 1; ph[C] = P_IDLE; bal[C] = 0 }
+		crashes++; cdown = 1; stop(C, P_IDLE) }
 	:: atomic { cdown -> /* recovery from the log */
 		cdown = 0;
 		if
-		:: commit_rec -> send_all(C, M_DECIDE, 0, COMMIT); ph[C] = P_DONE
+		:: commit_rec -> send_all(C, M_DECIDE, 0, COMMIT); stop(C, P_DONE)
 		:: !commit_rec && pre_rec && rounds[C] < ROUNDS ->
 			bal[C] = BALLOT(C, rounds[C]); rounds[C]++;
 			send_all(C, M_STATE, bal[C], 0); ph[C] = P_ONE
@@ -296,10 +324,14 @@ proctype participant(byte j)
 end:
 	do
 	/* a request from any proposer */
-	:: atomic { !down[j] && mt[0 * N + j] != M_NONE -> handle(0 * N + j, j) }
-	:: atomic { !down[j] && mt[1 * N + j] != M_NONE -> handle(1 * N + j, j) }
-	:: atomic { !down[j] && mt[2 * N + j] != M_NONE -> handle(2 * N + j, j) }
-	:: atomic { !down[j] && mt[C * N + j] != M_NONE -> handle(C * N + j, j) }
+	:: atomic { !down[j] && mt[0 * N + j] != M_NONE ->
+		handle(0 * N + j, 0, j) }
+	:: atomic { !down[j] && mt[1 * N + j] != M_NONE ->
+		handle(1 * N + j, 1, j) }
+	:: atomic { !down[j] && mt[2 * N + j] != M_NONE ->
+		handle(2 * N + j, 2, j) }
+	:: atomic { !down[j] && mt[C * N + j] != M_NONE ->
+		handle(C * N + j, C, j) }
 	/* the vote: YES once prepared, NO on failure or a timeout */
 	:: atomic { !down[j] && vote[j] == V_NONE -> vote[j] = V_YES }
 	:: atomic { !down[j] && vote[j] == V_NONE ->
@@ -310,25 +342,16 @@ end:
 		bal[j] = BALLOT(j, rounds[j]); rounds[j]++;
 		send_all(j, M_STATE, bal[j], 0); ph[j] = P_ONE }
 	TERMINATE(!down[j], j)
+#if ROUNDS > 1
+	/* a round given up, so that another can start */
+	:: atomic { !down[j] && (ph[j] == P_ONE || ph[j] == P_TWO) ->
+		stop(j, P_IDLE) }
+#endif
+#ifdef RELIABLE
 	:: atomic { !down[j] && crashes < MAXCRASH ->
-		crashes++; down[j] = 1; ph[j] = P_IDLE }
+		crashes++; down[j] = 1; stop(j, P_IDLE) }
 	:: atomic { down[j] -> down[j] = 0 }
-	od
-}
-
-/* The network loses a request or a reply. */
-#define LOSE(s) \
-	:: atomic { losses < MAXLOSS && mt[s] != M_NONE -> \
-		mt[s] = M_NONE; losses++ } \
-	:: atomic { losses < MAXLOSS && rt[s] != R_NONE -> \
-		rt[s] = R_NONE; losses++ }
-
-active proctype network()
-{
-end:
-	do
-	LOSE(0) LOSE(1) LOSE(2) LOSE(3) LOSE(4) LOSE(5)
-	LOSE(6) LOSE(7) LOSE(8) LOSE(9) LOSE(10) LOSE(11)
+#endif
 	od
 }
 
