@@ -27,6 +27,7 @@
 #include "failpoint.h"
 #include "gid.h"
 #include "hmap.h"
+#include "le.h"
 #include "log.h"
 
 enum {
@@ -35,24 +36,6 @@ enum {
 	REC_END = 3,
 	REC_HORIZON = 4,
 };
-
-/* Integers in records are little endian whatever the host is. */
-static void
-put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t
-get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
 
 #define MAX_NAMES DLOG_MAX_NAMES
 
@@ -240,7 +223,7 @@ replay(void *arg, uint8_t type, const void *payload, uint32_t len)
 	case REC_INCARNATION:
 		if (len != 8)
 			return -1;
-		inc = get_le64(payload);
+		inc = le64_get(payload);
 		if (inc > d->incarnation)
 			d->incarnation = inc;
 		return 0;
@@ -259,8 +242,8 @@ replay(void *arg, uint8_t type, const void *payload, uint32_t len)
 	case REC_HORIZON:
 		if (len != 16)
 			return -1;
-		raise_horizon(d, get_le64(payload),
-		              get_le64((const uint8_t *)payload + 8));
+		raise_horizon(d, le64_get(payload),
+		              le64_get((const uint8_t *)payload + 8));
 		return 0;
 	default:
 		return -1;
@@ -295,7 +278,7 @@ dlog_open(const char *dir, const char *node, uint64_t retain_ended,
 		return -1;
 	}
 	inc = ++d->incarnation;
-	put_le64(buf, inc);
+	le64_put(buf, inc);
 	if (wal_append_sync(d->wal, REC_INCARNATION, buf, sizeof(buf)) != 0) {
 		snprintf(err, errlen, "%s: cannot write incarnation", path);
 		dlog_close(d);
@@ -446,43 +429,12 @@ dlog_lookup(struct dlog *d, const char *gid)
 }
 
 /*
- * A snapshot is encoded in memory under d->mu and written after it is
- * released: d->mu is taken on NNG callback threads, which must never wait
- * for a disk.
+ * A snapshot is encoded in memory (struct wal_snap) under d->mu and written
+ * after it is released: d->mu is taken on NNG callback threads, which must
+ * never wait for a disk.
  */
-struct snap_ctx {
-	uint8_t *buf; /* records as type(1) len(4, host order) payload */
-	size_t len, cap;
-	int rc;
-};
-
 static int
-collect(struct snap_ctx *s, uint8_t type, const void *payload, uint32_t len)
-{
-	size_t need = s->len + 5 + len;
-
-	if (s->rc != 0)
-		return -1;
-	if (need > s->cap) {
-		size_t cap = s->cap != 0 ? s->cap : 64 * 1024;
-		uint8_t *p;
-
-		while (cap < need)
-			cap *= 2;
-		if ((p = realloc(s->buf, cap)) == NULL)
-			return s->rc = -1;
-		s->buf = p;
-		s->cap = cap;
-	}
-	s->buf[s->len] = type;
-	memcpy(s->buf + s->len + 1, &len, 4);
-	memcpy(s->buf + s->len + 5, payload, len);
-	s->len = need;
-	return 0;
-}
-
-static int
-collect_entry(struct snap_ctx *s, struct entry *e)
+collect_entry(struct wal_snap *s, struct entry *e)
 {
 	char buf[GID_MAX + 1 + MAX_NAMES * 33];
 	const char *names[MAX_NAMES];
@@ -490,11 +442,11 @@ collect_entry(struct snap_ctx *s, struct entry *e)
 
 	entry_names(e, names);
 	len = encode_commit(buf, sizeof(buf), e->gid, names, e->nnames);
-	if (collect(s, REC_COMMIT, buf, (uint32_t)len) != 0)
+	if (wal_snap_add(s, REC_COMMIT, buf, (uint32_t)len) != 0)
 		return -1;
 	if (e->ended)
-		return collect(s, REC_END, e->gid,
-		               (uint32_t)strlen(e->gid) + 1);
+		return wal_snap_add(s, REC_END, e->gid,
+		                    (uint32_t)strlen(e->gid) + 1);
 	return 0;
 }
 
@@ -512,19 +464,19 @@ snap_open(struct hmap_node *n, void *arg)
 static int
 snapshot(void *arg, wal_emit_fn emit, void *emit_ctx)
 {
-	struct snap_ctx s = {0};
+	struct wal_snap s = {0};
 	struct dlog *d = arg;
 	uint8_t buf[16];
-	uint32_t len;
+	int rc;
 
 	pthread_mutex_lock(&d->mu);
-	put_le64(buf, d->incarnation);
-	collect(&s, REC_INCARNATION, buf, 8);
+	le64_put(buf, d->incarnation);
+	wal_snap_add(&s, REC_INCARNATION, buf, 8);
 	/* The horizon, or forgotten commits would read as never committed. */
 	if ((d->horizon_inc | d->horizon_seq) != 0) {
-		put_le64(buf, d->horizon_inc);
-		put_le64(buf + 8, d->horizon_seq);
-		collect(&s, REC_HORIZON, buf, sizeof(buf));
+		le64_put(buf, d->horizon_inc);
+		le64_put(buf + 8, d->horizon_seq);
+		wal_snap_add(&s, REC_HORIZON, buf, sizeof(buf));
 	}
 	for (struct entry *e = d->ended_head; e != NULL && s.rc == 0;
 	     e = e->next_ended)
@@ -532,12 +484,9 @@ snapshot(void *arg, wal_emit_fn emit, void *emit_ctx)
 	if (s.rc == 0)
 		hmap_foreach(&d->map, snap_open, &s);
 	pthread_mutex_unlock(&d->mu);
-	for (size_t off = 0; s.rc == 0 && off < s.len; off += 5 + len) {
-		memcpy(&len, s.buf + off + 1, 4);
-		s.rc = emit(emit_ctx, s.buf[off], s.buf + off + 5, len);
-	}
-	free(s.buf);
-	return s.rc;
+	rc = wal_snap_emit(&s, emit, emit_ctx);
+	wal_snap_free(&s);
+	return rc;
 }
 
 int

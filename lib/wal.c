@@ -989,3 +989,48 @@ wal_open(const char *path, wal_replay_fn fn, void *arg, struct wal **out,
 	free(w);
 	return -1;
 }
+
+int
+wal_snap_add(struct wal_snap *s, uint8_t type, const void *payload,
+             uint32_t len)
+{
+	size_t need = s->len + 5 + len;
+
+	if (s->rc != 0)
+		return -1;
+	if (need > s->cap) {
+		size_t cap = s->cap != 0 ? s->cap : 64 * 1024;
+		uint8_t *p;
+
+		while (cap < need)
+			cap *= 2;
+		if ((p = realloc(s->buf, cap)) == NULL)
+			return s->rc = -1;
+		s->buf = p;
+		s->cap = cap;
+	}
+	s->buf[s->len] = type;
+	memcpy(s->buf + s->len + 1, &len, 4);
+	memcpy(s->buf + s->len + 5, payload, len);
+	s->len = need;
+	return 0;
+}
+
+int
+wal_snap_emit(struct wal_snap *s, wal_emit_fn emit, void *emit_ctx)
+{
+	uint32_t len;
+
+	for (size_t off = 0; s->rc == 0 && off < s->len; off += 5 + len) {
+		memcpy(&len, s->buf + off + 1, 4);
+		s->rc = emit(emit_ctx, s->buf[off], s->buf + off + 5, len);
+	}
+	return s->rc;
+}
+
+void
+wal_snap_free(struct wal_snap *s)
+{
+	free(s->buf);
+	*s = (struct wal_snap){0};
+}

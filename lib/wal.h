@@ -93,6 +93,21 @@ typedef int (*wal_snapshot_fn)(void *arg, wal_emit_fn emit, void *emit_ctx);
 int wal_compact(struct wal *w, wal_snapshot_fn snapshot, void *arg, char *err,
                 size_t errlen);
 
+/*
+ * A snapshot gathered in memory, so that it can be taken under the
+ * owner's lock and emitted after the lock is released. Zero-initialise;
+ * after the first error every call fails and emit returns -1.
+ */
+struct wal_snap {
+	uint8_t *buf; /* records as type(1) len(4, host order) payload */
+	size_t len, cap;
+	int rc;
+};
+int wal_snap_add(struct wal_snap *s, uint8_t type, const void *payload,
+                 uint32_t len);
+int wal_snap_emit(struct wal_snap *s, wal_emit_fn emit, void *emit_ctx);
+void wal_snap_free(struct wal_snap *s);
+
 void wal_get_stats(struct wal *w, struct wal_stats *out);
 
 /* Write out and sync everything queued, stop the writer, unlock, free. */
