@@ -68,6 +68,15 @@ term_abort_unvoted(struct term_acceptor *a)
 		a->decided = TERM_ABORT;
 }
 
+bool
+term_vote_yes(struct term_acceptor *a)
+{
+	if (a->decided != TERM_NONE)
+		return false;
+	a->voted_yes = true;
+	return true;
+}
+
 int
 term_round_start(struct term_round *r, uint64_t ballot, size_t n, bool quorum)
 {

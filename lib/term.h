@@ -80,6 +80,14 @@ bool term_on_decide(struct term_acceptor *a, enum term_value v);
 /* A participant with no vote decides to vote NO (abort) on its own. */
 void term_abort_unvoted(struct term_acceptor *a);
 
+/*
+ * The participant is about to vote YES (its branch prepared). False if it
+ * may not: it already learned an abort, or answered a state request
+ * before voting (which made it abort for good). True: voted_yes is set;
+ * log it (with WAIT) before the vote leaves.
+ */
+bool term_vote_yes(struct term_acceptor *a);
+
 /* Backup coordinator: one round of ballot b over n participants. */
 enum term_phase {
 	TERM_COLLECTING, /* states asked; waiting for enough */

@@ -43,6 +43,8 @@
  *   MAXCRASH   coordinator crashes (default 2); with RELIABLE,
  *              participant crashes too
  *   ROUNDS     termination rounds per proposer (default 1)
+ *   BACKUPS    participants that may become backups: 0..BACKUPS-1
+ *              (default N, all)
  *
  * Every step is atomic (a handler under its mutex, a log write before
  * the reply); crashes fall between steps and keep the durable state.
@@ -66,8 +68,11 @@
 #ifndef ROUNDS
 #define ROUNDS 1
 #endif
+#ifndef BACKUPS
+#define BACKUPS N
+#endif
 
-/* values */
+/* values (trail lines print them as numbers: 1 commit, 2 abort) */
 #define NONE   0
 #define COMMIT 1
 #define ABORT  2
@@ -158,6 +163,8 @@ inline send_all(p, t, b, v)
 #define allyes (vote[0] == V_YES && vote[1] == V_YES && vote[2] == V_YES)
 ltl atomicity { [] !(anyc && anya) }
 ltl commit_needs_yes { [] ((anyc || commit_rec) -> allyes) }
+/* both at once: one pan run for CI */
+ltl safety { [] (!(anyc && anya) && ((anyc || commit_rec) -> allyes)) }
 
 /* ---- the participant's handlers ---- */
 
@@ -174,6 +181,8 @@ inline handle(s, p, j)
 		:: vote[j] == V_NONE -> vote[j] = V_NO; dec[j] = ABORT
 		:: else -> skip
 		fi;
+		printf("P%d: promises ballot %d (decided %d, accepted %d at %d)\n",
+		       j, mb[s], dec[j], accv[j], accb[j]);
 		if /* a reply nobody waits for is dropped (not stored) */
 		:: WAITS(p, mb[s], P_ONE) ->
 			rt[s] = R_STATE; rb[s] = mb[s];
@@ -183,6 +192,7 @@ inline handle(s, p, j)
 	:: mt[s] == M_PRE && mb[s] >= prom[j] && dec[j] == NONE &&
 	   vote[j] == V_YES ->
 		prom[j] = mb[s]; accb[j] = mb[s]; accv[j] = mv[s];
+		printf("P%d: accepts %d at ballot %d\n", j, mv[s], mb[s]);
 		if
 		:: WAITS(p, mb[s], P_TWO) -> rt[s] = R_ACK; rb[s] = mb[s]
 		:: else -> skip
@@ -194,7 +204,8 @@ inline handle(s, p, j)
 	:: mt[s] == M_DECIDE ->
 		assert(mv[s] != COMMIT || vote[j] == V_YES);
 		if
-		:: dec[j] == NONE -> dec[j] = mv[s]
+		:: dec[j] == NONE -> dec[j] = mv[s];
+			printf("P%d: decides %d\n", j, mv[s])
 		:: else -> skip /* a second, different one: see atomicity */
 		fi
 	:: else -> skip /* refused: stale ballot, already decided */
@@ -230,6 +241,15 @@ inline handle(s, p, j)
 #define ENOUGH_ACKS(p) (ACKED(p, 0) && ACKED(p, 1) && ACKED(p, 2))
 #endif
 
+/* The start of a trail line: who acts. */
+inline who(p)
+{
+	if
+	:: p == C -> printf("coord: ")
+	:: else -> printf("P%d: ", p)
+	fi
+}
+
 /* Phase 1 is over: choose the value from the states in p's slots. */
 inline choose(p)
 {
@@ -258,12 +278,15 @@ inline choose(p)
 	if
 	:: cdec != NONE -> /* someone decided: tell everyone */
 		val[p] = cdec;
+		who(p); printf("backup learns decision %d\n", cdec);
 		send_all(p, M_DECIDE, 0, val[p]); stop(p, P_DONE)
 	:: else ->
 		if
 		:: val[p] == NONE -> val[p] = ABORT /* all uncertain */
 		:: else -> skip
 		fi;
+		who(p); printf("backup proposes %d at ballot %d\n", val[p],
+		                bal[p]);
 		send_all(p, M_PRE, bal[p], val[p]); ph[p] = P_TWO
 	fi;
 	ck = 0; cbest = 0; cdec = NONE /* keep the state vector small */
@@ -273,6 +296,7 @@ inline choose(p)
 #define TERMINATE(up, p) \
 	:: atomic { up && ph[p] == P_ONE && ENOUGH_STATES(p) -> choose(p) } \
 	:: atomic { up && ph[p] == P_TWO && ENOUGH_ACKS(p) -> \
+		who(p); printf("backup decides %d\n", val[p]); \
 		send_all(p, M_DECIDE, 0, val[p]); stop(p, P_DONE) }
 
 /* ---- processes ---- */
@@ -290,9 +314,11 @@ end:
 	do
 	:: atomic { !cdown && ph[C] == P_VOTES && allyes ->
 		pre_rec = 1; /* forced */
+		printf("coord: all YES, PRE-COMMIT logged and sent\n");
 		bal[C] = 1; val[C] = COMMIT; heard[C] = 7;
 		send_all(C, M_PRE, 1, COMMIT); ph[C] = P_TWO }
 	:: atomic { !cdown && ph[C] == P_VOTES -> /* a NO, or the timeout */
+		printf("coord: aborts before PRE-COMMIT\n");
 		send_all(C, M_DECIDE, 0, ABORT); stop(C, P_DONE) }
 	:: atomic { !cdown && ph[C] == P_TWO && bal[C] == 1 &&
 #ifdef QUORUM
@@ -301,18 +327,22 @@ end:
 	   NREPLIED(C, R_ACK, 1) == N ->
 #endif
 		commit_rec = 1; /* forced */
+		printf("coord: enough acks, COMMIT logged and sent\n");
 		send_all(C, M_DECIDE, 0, COMMIT); stop(C, P_DONE) }
 	:: atomic { !cdown && ph[C] == P_TWO && bal[C] == 1 ->
 		stop(C, P_IDLE) } /* acks time out: the backups finish */
 	TERMINATE(!cdown && bal[C] > 1, C)
 	:: atomic { !cdown && crashes < MAXCRASH ->
-		crashes++; cdown = 1; stop(C, P_IDLE) }
+		crashes++; cdown = 1; stop(C, P_IDLE);
+		printf("FAULT: coordinator crash\n") }
 	:: atomic { cdown -> /* recovery from the log */
 		cdown = 0;
 		if
 		:: commit_rec -> send_all(C, M_DECIDE, 0, COMMIT); stop(C, P_DONE)
 		:: !commit_rec && pre_rec && rounds[C] < ROUNDS ->
 			bal[C] = BALLOT(C, rounds[C]); rounds[C]++;
+			printf("coord: recovers, terminates at ballot %d\n",
+			       bal[C]);
 			send_all(C, M_STATE, bal[C], 0); ph[C] = P_ONE
 		:: else -> skip
 		fi }
@@ -333,13 +363,19 @@ end:
 	:: atomic { !down[j] && mt[C * N + j] != M_NONE ->
 		handle(C * N + j, C, j) }
 	/* the vote: YES once prepared, NO on failure or a timeout */
-	:: atomic { !down[j] && vote[j] == V_NONE -> vote[j] = V_YES }
+	/* (an abort learned before the vote is a tombstone: no YES) */
+	:: atomic { !down[j] && vote[j] == V_NONE && dec[j] == NONE ->
+		vote[j] = V_YES;
+		printf("P%d: votes YES\n", j) }
 	:: atomic { !down[j] && vote[j] == V_NONE ->
-		vote[j] = V_NO; dec[j] = ABORT }
+		vote[j] = V_NO; dec[j] = ABORT;
+		printf("P%d: votes NO\n", j) }
 	/* voted YES, heard nothing: become a backup */
-	:: atomic { !down[j] && vote[j] == V_YES && dec[j] == NONE &&
-	   ph[j] != P_ONE && ph[j] != P_TWO && rounds[j] < ROUNDS ->
+	:: atomic { j < BACKUPS && !down[j] && vote[j] == V_YES &&
+	   dec[j] == NONE && ph[j] != P_ONE && ph[j] != P_TWO &&
+	   rounds[j] < ROUNDS ->
 		bal[j] = BALLOT(j, rounds[j]); rounds[j]++;
+		printf("P%d: hears nothing, backup at ballot %d\n", j, bal[j]);
 		send_all(j, M_STATE, bal[j], 0); ph[j] = P_ONE }
 	TERMINATE(!down[j], j)
 #if ROUNDS > 1
@@ -349,7 +385,8 @@ end:
 #endif
 #ifdef RELIABLE
 	:: atomic { !down[j] && crashes < MAXCRASH ->
-		crashes++; down[j] = 1; stop(j, P_IDLE) }
+		crashes++; down[j] = 1; stop(j, P_IDLE);
+		printf("FAULT: P%d crash\n", j) }
 	:: atomic { down[j] -> down[j] = 0 }
 #endif
 	od

@@ -94,7 +94,12 @@ Test(plog, wait_and_state_survive_a_restart)
 	memset(&got, 0, sizeof(got));
 	cr_assert_eq(plog_get(l, gid, &a, &got, &has_wait), PLOG_KNOWN);
 	cr_assert(has_wait);
-	cr_assert_eq(memcmp(&a, &acc, sizeof(a)), 0, "the acceptor replayed");
+	/* field by field: padding bytes are not state */
+	cr_assert_eq(a.voted_yes, acc.voted_yes);
+	cr_assert_eq(a.promised, acc.promised);
+	cr_assert_eq(a.accepted_ballot, acc.accepted_ballot);
+	cr_assert_eq(a.accepted, acc.accepted);
+	cr_assert_eq(a.decided, acc.decided);
 	cr_assert_eq(got.rank, 1);
 	cr_assert(got.quorum);
 	cr_assert_eq(got.npeers, 3);

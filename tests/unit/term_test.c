@@ -80,6 +80,20 @@ Test(term, a_participant_that_never_voted_answers_aborted_for_good)
 	cr_assert_eq(d.decided, TERM_NONE, "after YES it may not");
 }
 
+Test(term, an_abort_learned_before_the_vote_forbids_yes)
+{
+	struct term_acceptor a = {0}, b = {0}, c = {0};
+	struct term_state s;
+
+	cr_assert(term_on_decide(&a, TERM_ABORT), "an unvoted one may abort");
+	cr_assert_not(term_vote_yes(&a));
+	cr_assert_not(a.voted_yes);
+	cr_assert(term_on_state(&b, 9, &s));
+	cr_assert_not(term_vote_yes(&b), "it answered aborted");
+	cr_assert(term_vote_yes(&c));
+	cr_assert(c.voted_yes);
+}
+
 Test(term, a_decided_participant_always_tells_and_never_changes)
 {
 	struct term_acceptor a = {.voted_yes = true, .promised = 50};
@@ -379,7 +393,7 @@ sim_step(struct sim *s)
 	} else if (what < 28) { /* a participant votes, or gives up */
 		if (!s->acc[i].voted_yes && s->acc[i].decided == TERM_NONE) {
 			if (sim_rand(s, 8) != 0)
-				s->acc[i].voted_yes = true;
+				term_vote_yes(&s->acc[i]);
 			else
 				term_abort_unvoted(&s->acc[i]);
 		}
