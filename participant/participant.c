@@ -283,12 +283,15 @@ dispatch(struct pctx *pc)
 		wire_buf_free(&b);
 		return;
 	}
-	if (pc->m.type == WIRE_BR_COMMIT || pc->m.type == WIRE_BR_ROLLBACK)
+	if (pc->m.type == WIRE_BR_COMMIT || pc->m.type == WIRE_BR_ROLLBACK) {
 		queue_push(&p->resolve, pc);
-	else if (atomic_load(&p->work_inflight) >= p->nctxs / 2)
+	} else if (atomic_fetch_add(&p->work_inflight, 1) >= p->nctxs / 2) {
+		/* Count first, then check: callbacks run on several NNG
+		 * threads, and a check before the count let them all in at
+		 * once, every context held by work and no COMMIT read. */
+		atomic_fetch_sub(&p->work_inflight, 1);
 		refuse_overload(pc);
-	else {
-		atomic_fetch_add(&p->work_inflight, 1);
+	} else {
 		queue_push(&p->work, pc);
 	}
 }
