@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admit.h"
 #include "branch.h"
 #include "failpoint.h"
 #include "gid.h"
@@ -226,7 +227,7 @@ worker_main(void *arg)
 	while ((pc = queue_pop(q)) != NULL) {
 		work_one(q->p, pc);
 		if (q == &q->p->work)
-			atomic_fetch_sub(&q->p->work_inflight, 1);
+			admit_give(&q->p->work_inflight);
 	}
 	return NULL;
 }
@@ -285,11 +286,7 @@ dispatch(struct pctx *pc)
 	}
 	if (pc->m.type == WIRE_BR_COMMIT || pc->m.type == WIRE_BR_ROLLBACK) {
 		queue_push(&p->resolve, pc);
-	} else if (atomic_fetch_add(&p->work_inflight, 1) >= p->nctxs / 2) {
-		/* Count first, then check: callbacks run on several NNG
-		 * threads, and a check before the count let them all in at
-		 * once, every context held by work and no COMMIT read. */
-		atomic_fetch_sub(&p->work_inflight, 1);
+	} else if (!admit_take(&p->work_inflight, p->nctxs / 2)) {
 		refuse_overload(pc);
 	} else {
 		queue_push(&p->work, pc);
