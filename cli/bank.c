@@ -88,6 +88,7 @@ static const char usage[] =
     "  xact-bank run   --url URL --participants NAME,NAME[,...] --accounts N\n"
     "                  --clients C --seconds S [--max-amount M] [--seed X]\n"
     "                  [--journal FILE] [--submit] [--timeout-ms T]\n"
+    "                  [--protocol 2pc|3pc]\n"
     "  xact-bank check --db CONNINFO [--db ...] --expect-total T [--wait S]\n"
     "                  [--participants NAME,NAME[,...] --journal FILE]\n";
 
@@ -838,6 +839,7 @@ struct run_opts {
 	uint64_t seed;
 	const char *journal;
 	bool submit;
+	xact_protocol protocol;
 	unsigned timeout_ms;
 };
 
@@ -960,8 +962,10 @@ worker_connect(struct worker *w)
 	while (time_left(w)) {
 		if (w->backoff_ms != 0)
 			sleep_ms(w->backoff_ms);
-		if (xact_connect(w->o->url, w->o->timeout_ms, &w->conn) == 0)
+		if (xact_connect(w->o->url, w->o->timeout_ms, &w->conn) == 0) {
+			xact_set_protocol(w->conn, w->o->protocol);
 			return true;
+		}
 		if (w->conn != NULL && !atomic_exchange(&connect_failed, true))
 			fprintf(stderr, "xact-bank: %s; retrying\n",
 			        xact_errmsg(w->conn));
@@ -1356,6 +1360,7 @@ enum opt {
 	OPT_SEED,
 	OPT_JOURNAL,
 	OPT_SUBMIT,
+	OPT_PROTOCOL,
 	OPT_TIMEOUT,
 	OPT_EXPECT,
 	OPT_WAIT,
@@ -1373,6 +1378,7 @@ static const struct option long_opts[] = {
     {"seed", required_argument, NULL, OPT_SEED},
     {"journal", required_argument, NULL, OPT_JOURNAL},
     {"submit", no_argument, NULL, OPT_SUBMIT},
+    {"protocol", required_argument, NULL, OPT_PROTOCOL},
     {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
     {"expect-total", required_argument, NULL, OPT_EXPECT},
     {"wait", required_argument, NULL, OPT_WAIT},
@@ -1441,6 +1447,14 @@ parse_args(int argc, char **argv, struct args *a)
 			break;
 		case OPT_SUBMIT:
 			a->run.submit = true;
+			break;
+		case OPT_PROTOCOL:
+			if (strcmp(optarg, "2pc") == 0)
+				a->run.protocol = XACT_PROTOCOL_2PC;
+			else if (strcmp(optarg, "3pc") == 0)
+				a->run.protocol = XACT_PROTOCOL_3PC;
+			else
+				usage_error("--protocol takes 2pc or 3pc");
 			break;
 		case OPT_TIMEOUT:
 			a->run.timeout_ms = (unsigned)parse_num(

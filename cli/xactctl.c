@@ -1,8 +1,9 @@
 /*
  * xactctl: run a distributed transaction, or ask for an outcome.
  *
- *   xactctl [-u URL | -c coordinator.yaml] exec -p NAME "SQL" [-p NAME
- * "SQL"]... xactctl [-u URL | -c coordinator.yaml] status GID
+ *   xactctl [-u URL | -c coordinator.yaml] exec [--protocol 2pc|3pc]
+ *           -p NAME "SQL" [-p NAME "SQL"]...
+ *   xactctl [-u URL | -c coordinator.yaml] status GID
  *
  * Exit: 0 committed, 1 aborted (reason on stderr), 2 error (outcome of an
  * exec unknown: ask with status), 3 status: in progress.
@@ -26,8 +27,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: xactctl [-u URL | -c FILE] [-t MS] exec -p NAME SQL "
-	        "[-p NAME SQL]...\n"
+	        "usage: xactctl [-u URL | -c FILE] [-t MS] exec "
+	        "[--protocol 2pc|3pc] -p NAME SQL [-p NAME SQL]...\n"
 	        "       xactctl [-u URL | -c FILE] [-t MS] status GID\n"
 	        "  -u URL   coordinator URL (default $XACT_URL or "
 	        "tcp://127.0.0.1:7600)\n"
@@ -90,6 +91,23 @@ cmd_exec(xact_conn *c, int argc, char **argv)
 	xact_outcome o;
 	int rc;
 
+	if (argc >= 2 && strcmp(argv[0], "--protocol") == 0) {
+		xact_protocol proto =
+		    strcmp(argv[1], "2pc") == 0   ? XACT_PROTOCOL_2PC
+		    : strcmp(argv[1], "3pc") == 0 ? XACT_PROTOCOL_3PC
+		                                  : XACT_PROTOCOL_DEFAULT;
+
+		if (proto == XACT_PROTOCOL_DEFAULT) {
+			fprintf(stderr,
+			        "xactctl: --protocol takes 2pc or 3pc, not "
+			        "\"%s\"\n",
+			        argv[1]);
+			return EXIT_ERROR;
+		}
+		xact_set_protocol(c, proto);
+		argc -= 2;
+		argv += 2;
+	}
 	for (int i = 0; i < argc; i += 3) {
 		if (strcmp(argv[i], "-p") != 0 || i + 2 >= argc) {
 			fprintf(stderr, "xactctl: exec takes -p NAME SQL "

@@ -4,6 +4,7 @@
  *   INCARNATION  u64 LE
  *   COMMIT       gid NUL, u8 count, count x (name NUL)
  *   END          gid NUL
+ *   PRECOMMIT    as COMMIT (3PC: the coordinator proposed commit)
  *   HORIZON      u64 LE incarnation, u64 LE seq (written by compaction)
  *
  * HORIZON carries the retention horizon across a compaction: the COMMIT and
@@ -13,6 +14,10 @@
  * Replay is idempotent (compaction may write a COMMIT that a queued append
  * writes again; an END may arrive for a COMMIT compacted away): a repeated
  * COMMIT is ignored and an END without COMMIT is dropped.
+ *
+ * 3PC: PRECOMMIT opens an entry that a later COMMIT turns into a commit.
+ * END of a PRECOMMIT without COMMIT means the participants aborted it:
+ * the entry goes, and presumed abort answers for it again.
  */
 #include "dlog.h"
 
@@ -35,6 +40,7 @@ enum {
 	REC_COMMIT = 2,
 	REC_END = 3,
 	REC_HORIZON = 4,
+	REC_PRECOMMIT = 5,
 };
 
 #define MAX_NAMES DLOG_MAX_NAMES
@@ -43,6 +49,7 @@ struct entry {
 	struct hmap_node node;
 	struct entry *next_ended; /* FIFO of ended entries, oldest first */
 	bool ended;
+	bool precommit; /* PRECOMMIT without COMMIT (yet) */
 	size_t nnames;
 	char gid[GID_MAX];
 	char blob[]; /* names, NUL separated */
@@ -125,7 +132,11 @@ entry_names(const struct entry *e, const char *names[MAX_NAMES])
 static void
 add_commit(struct dlog *d, struct entry *e)
 {
-	if (hmap_get(&d->map, e->gid) != NULL) {
+	struct hmap_node *n = hmap_get(&d->map, e->gid);
+
+	if (n != NULL) {
+		if (!e->precommit)
+			container_of(n, struct entry, node)->precommit = false;
 		free(e);
 		return;
 	}
@@ -172,6 +183,12 @@ mark_ended(struct dlog *d, const char *gid)
 	e = container_of(n, struct entry, node);
 	if (e->ended)
 		return;
+	if (e->precommit) {
+		hmap_remove(&d->map, gid);
+		d->nopen--;
+		free(e);
+		return;
+	}
 	e->ended = true;
 	d->nopen--;
 	d->nended++;
@@ -228,10 +245,12 @@ replay(void *arg, uint8_t type, const void *payload, uint32_t len)
 			d->incarnation = inc;
 		return 0;
 	case REC_COMMIT:
+	case REC_PRECOMMIT:
 		if (!decode_commit(payload, len, &gid, names, &n))
 			return -1;
 		if ((e = entry_new(gid, names, n)) == NULL)
 			return -1;
+		e->precommit = type == REC_PRECOMMIT;
 		add_commit(d, e);
 		return 0;
 	case REC_END:
@@ -298,6 +317,7 @@ struct open_list {
 	struct entry **v;
 	size_t n, cap;
 	bool failed;
+	bool precommit; /* which entries: PRECOMMIT only, or COMMIT only */
 };
 
 static int
@@ -307,7 +327,7 @@ collect_open(struct hmap_node *n, void *arg)
 	struct open_list *l = arg;
 	size_t size = sizeof(*e);
 
-	if (e->ended)
+	if (e->ended || e->precommit != l->precommit)
 		return 0;
 	if (l->n == l->cap) {
 		size_t cap = l->cap != 0 ? l->cap * 2 : 64;
@@ -331,12 +351,12 @@ collect_open(struct hmap_node *n, void *arg)
 	return 0;
 }
 
-int
-dlog_foreach_open(struct dlog *d,
-                  void (*fn)(void *, const char *, const char *const *, size_t),
-                  void *arg)
+static int
+foreach_entry(struct dlog *d, bool precommit,
+              void (*fn)(void *, const char *, const char *const *, size_t),
+              void *arg)
 {
-	struct open_list l = {0};
+	struct open_list l = {.precommit = precommit};
 	const char *names[MAX_NAMES];
 
 	/* Copies, so that fn may call back into the log (dlog_end). */
@@ -354,6 +374,23 @@ dlog_foreach_open(struct dlog *d,
 	return l.failed ? -1 : 0;
 }
 
+int
+dlog_foreach_open(struct dlog *d,
+                  void (*fn)(void *, const char *, const char *const *, size_t),
+                  void *arg)
+{
+	return foreach_entry(d, false, fn, arg);
+}
+
+int
+dlog_foreach_precommit(struct dlog *d,
+                       void (*fn)(void *, const char *, const char *const *,
+                                  size_t),
+                       void *arg)
+{
+	return foreach_entry(d, true, fn, arg);
+}
+
 struct pending_commit {
 	struct dlog *d;
 	struct entry *e;
@@ -367,7 +404,8 @@ commit_durable(void *arg)
 {
 	struct pending_commit *pc = arg;
 
-	FAILPOINT("coord.after_commit_logged");
+	if (!pc->e->precommit)
+		FAILPOINT("coord.after_commit_logged");
 	pthread_mutex_lock(&pc->d->mu);
 	add_commit(pc->d, pc->e);
 	pthread_mutex_unlock(&pc->d->mu);
@@ -375,9 +413,9 @@ commit_durable(void *arg)
 	free(pc);
 }
 
-int
-dlog_commit(struct dlog *d, const char *gid, const char *const *names, size_t n,
-            wal_done_fn done, void *arg)
+static int
+append_decision(struct dlog *d, uint8_t type, const char *gid,
+                const char *const *names, size_t n, wal_done_fn done, void *arg)
 {
 	char buf[GID_MAX + 1 + MAX_NAMES * 33];
 	size_t len = encode_commit(buf, sizeof(buf), gid, names, n);
@@ -391,13 +429,28 @@ dlog_commit(struct dlog *d, const char *gid, const char *const *names, size_t n,
 	pc->d = d;
 	pc->done = done;
 	pc->arg = arg;
-	if (wal_append(d->wal, REC_COMMIT, buf, (uint32_t)len, commit_durable,
-	               pc) != 0) {
+	pc->e->precommit = type == REC_PRECOMMIT;
+	if (wal_append(d->wal, type, buf, (uint32_t)len, commit_durable, pc) !=
+	    0) {
 		free(pc->e);
 		free(pc);
 		return -1;
 	}
 	return 0;
+}
+
+int
+dlog_commit(struct dlog *d, const char *gid, const char *const *names, size_t n,
+            wal_done_fn done, void *arg)
+{
+	return append_decision(d, REC_COMMIT, gid, names, n, done, arg);
+}
+
+int
+dlog_precommit(struct dlog *d, const char *gid, const char *const *names,
+               size_t n, wal_done_fn done, void *arg)
+{
+	return append_decision(d, REC_PRECOMMIT, gid, names, n, done, arg);
 }
 
 void
@@ -416,10 +469,13 @@ dlog_lookup(struct dlog *d, const char *gid)
 {
 	enum dlog_answer a = DLOG_NONE;
 	struct gid_parts p;
+	struct hmap_node *n;
 
 	pthread_mutex_lock(&d->mu);
-	if (hmap_get(&d->map, gid) != NULL)
-		a = DLOG_COMMITTED;
+	if ((n = hmap_get(&d->map, gid)) != NULL)
+		a = container_of(n, struct entry, node)->precommit
+		        ? DLOG_PRECOMMITTED
+		        : DLOG_COMMITTED;
 	else if (gid_parse(gid, &p) && (d->horizon_inc | d->horizon_seq) &&
 	         (p.incarnation < d->horizon_inc ||
 	          (p.incarnation == d->horizon_inc && p.seq <= d->horizon_seq)))
@@ -442,7 +498,8 @@ collect_entry(struct wal_snap *s, struct entry *e)
 
 	entry_names(e, names);
 	len = encode_commit(buf, sizeof(buf), e->gid, names, e->nnames);
-	if (wal_snap_add(s, REC_COMMIT, buf, (uint32_t)len) != 0)
+	if (wal_snap_add(s, e->precommit ? REC_PRECOMMIT : REC_COMMIT, buf,
+	                 (uint32_t)len) != 0)
 		return -1;
 	if (e->ended)
 		return wal_snap_add(s, REC_END, e->gid,

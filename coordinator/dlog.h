@@ -4,6 +4,9 @@
  * Records: INCARNATION(n) forced at every start; COMMIT(gid, participants)
  * forced before any COMMIT is sent (the commit point); END(gid) not forced,
  * once every participant acked. Presumed abort: aborts are never logged.
+ * 3PC adds PRECOMMIT(gid, participants), forced before any PRE-COMMIT is
+ * sent; END after PRECOMMIT without COMMIT records that the participants
+ * aborted.
  *
  * In memory it keeps the set of durable COMMIT records: the open ones (no
  * END yet, to be finished after a restart) and the most recent ended ones,
@@ -24,9 +27,10 @@ struct dlog;
 #define DLOG_MAX_NAMES 255 /* participants in one COMMIT record */
 
 enum dlog_answer {
-	DLOG_COMMITTED, /* a durable COMMIT record exists */
-	DLOG_NONE,      /* no record: presumed abort if not in flight */
-	DLOG_FORGOTTEN, /* older than what the log retains */
+	DLOG_COMMITTED,    /* a durable COMMIT record exists */
+	DLOG_NONE,         /* no record: presumed abort if not in flight */
+	DLOG_FORGOTTEN,    /* older than what the log retains */
+	DLOG_PRECOMMITTED, /* 3PC: PRECOMMIT without COMMIT: in doubt */
 };
 
 struct dlog_stats {
@@ -60,6 +64,16 @@ int dlog_foreach_open(struct dlog *d,
  */
 int dlog_commit(struct dlog *d, const char *gid, const char *const *names,
                 size_t n, wal_done_fn done, void *arg);
+
+/* 3PC: visit each PRECOMMIT without COMMIT or END (as dlog_foreach_open). */
+int dlog_foreach_precommit(struct dlog *d,
+                           void (*fn)(void *arg, const char *gid,
+                                      const char *const *names, size_t n),
+                           void *arg);
+
+/* 3PC: queue a forced PRECOMMIT record; done(arg) once durable. */
+int dlog_precommit(struct dlog *d, const char *gid, const char *const *names,
+                   size_t n, wal_done_fn done, void *arg);
 
 /* Queue END (not forced). */
 void dlog_end(struct dlog *d, const char *gid);

@@ -79,7 +79,9 @@ struct tx {
 };
 
 /* txn.c */
-struct tx *tx_create(struct coordinator *co); /* in the table, ACTIVE */
+/* In the table, ACTIVE; protocol: WIRE_2PC, WIRE_3PC or 0 (config's). */
+struct tx *tx_create(struct coordinator *co, uint32_t protocol);
+void tx_set_protocol(struct tx *tx, uint32_t protocol);
 struct tx *tx_lookup_locked(struct coordinator *co, const char *gid);
 size_t tx_branch_for(struct tx *tx, size_t peer); /* adds one if new */
 void tx_abort(struct tx *tx, const char *why);

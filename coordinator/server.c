@@ -90,9 +90,9 @@ find_peer(struct coordinator *co, const char *name)
 }
 
 static void
-handle_begin(struct cctx *cc)
+handle_begin(struct cctx *cc, const struct wire_msg *m)
 {
-	struct tx *tx = tx_create(cc->co);
+	struct tx *tx = tx_create(cc->co, m->protocol);
 	struct wire_buf b;
 
 	if (tx == NULL) {
@@ -363,7 +363,9 @@ handle_submit(struct cctx *cc, const struct wire_msg *m)
 			                 m->gid);
 			return;
 		}
-	} else if ((tx = tx_create(co)) == NULL) {
+		if (m->protocol != 0)
+			tx_set_protocol(tx, m->protocol);
+	} else if ((tx = tx_create(co, m->protocol)) == NULL) {
 		cctx_reply_error(cc, WIRE_E_INTERNAL, "out of memory");
 		return;
 	} else
@@ -445,7 +447,7 @@ dispatch(struct cctx *cc, nng_msg *msg)
 	} else {
 		switch (m.type) {
 		case WIRE_BEGIN:
-			handle_begin(cc);
+			handle_begin(cc, &m);
 			break;
 		case WIRE_EXEC:
 			handle_exec(cc, &m);
@@ -465,6 +467,9 @@ dispatch(struct cctx *cc, nng_msg *msg)
 		case WIRE_BR_PREPARE:
 		case WIRE_BR_COMMIT:
 		case WIRE_BR_ROLLBACK:
+		case WIRE_BR_STATE:
+		case WIRE_BR_PRECOMMIT:
+		case WIRE_STATE:
 		case WIRE_BEGUN:
 		case WIRE_RESULT:
 		case WIRE_OUTCOME:

@@ -20,6 +20,18 @@
  *     awaited (a participant's sweeper resolves what a lost ROLLBACK leaves).
  *  I5 COMMIT is resent with exponential backoff until each YES branch acks;
  *     only then is END appended.
+ *
+ * 3PC (twopc_set_3pc) inserts, between all YES and the COMMIT record:
+ *
+ *   PREPARING --all YES--> PRELOGGING --durable--> PRECOMMITTING --enough
+ *   acks (lib/term)--> LOGGING;  a refusal --> LEARNING --decision--> ...
+ *
+ *  I6 PRE-COMMIT is sent only once the PRECOMMIT record is durable, so a
+ *     restarted coordinator knows it may have proposed commit.
+ *  I7 After PRE-COMMIT the coordinator never aborts on its own: it commits
+ *     when ballot 1 was accepted by enough (all; quorum: a majority), and
+ *     otherwise only learns the participants' decision (a refusal means a
+ *     backup coordinator has taken over).
  */
 #include "twopc.h"
 
@@ -44,6 +56,13 @@ twopc_init(struct twopc *t, struct twopc_branch *branches, size_t n,
 		branches[i].acked = false;
 		branches[i].sending = false;
 	}
+}
+
+void
+twopc_set_3pc(struct twopc *t, bool quorum)
+{
+	t->three_phase = true;
+	t->round.quorum = quorum;
 }
 
 static void
@@ -201,9 +220,109 @@ twopc_vote(struct twopc *t, size_t branch, enum twopc_vote vote,
 		reply_once(t);
 		return;
 	}
-	t->state = TWOPC_LOGGING; /* I3 */
 	(void)now;
+	if (t->three_phase) {
+		t->state = TWOPC_PRELOGGING; /* I6 */
+		t->io->log_precommit(t->io_ctx, t);
+		return;
+	}
+	t->state = TWOPC_LOGGING; /* I3 */
 	t->io->log_commit(t->io_ctx, t);
+}
+
+/* One request in flight per branch; resent with backoff when it fails. */
+static void
+send_3pc(struct twopc *t, size_t i, uint64_t now)
+{
+	struct twopc_branch *b = &t->branches[i];
+
+	b->sending = true;
+	b->next_send_ms = now + b->backoff_ms;
+	b->backoff_ms = b->backoff_ms * 2 > t->timing.retry_max_ms
+	                    ? t->timing.retry_max_ms
+	                    : b->backoff_ms * 2;
+	if (t->state == TWOPC_PRECOMMITTING)
+		t->io->send_precommit(t->io_ctx, t, i);
+	else
+		t->io->send_probe(t->io_ctx, t, i);
+}
+
+static void
+enter_3pc_phase(struct twopc *t, enum twopc_state s, uint64_t now)
+{
+	t->state = s;
+	for (size_t i = 0; i < t->nbranches; i++) {
+		t->branches[i].backoff_ms = t->timing.retry_min_ms;
+		t->branches[i].acked = false;
+		if (!t->branches[i].sending)
+			send_3pc(t, i, now);
+	}
+}
+
+void
+twopc_precommit_logged(struct twopc *t, uint64_t now)
+{
+	assert(t->state == TWOPC_PRELOGGING);
+	/* Ballot 1 over every branch: all voted YES (I3). */
+	term_round_propose(&t->round, t->nbranches, t->round.quorum,
+	                   TERM_COMMIT);
+	enter_3pc_phase(t, TWOPC_PRECOMMITTING, now);
+}
+
+/* The participants decided (or enough accepted ballot 1): follow. */
+static void
+follow(struct twopc *t, enum term_value v)
+{
+	if (v == TERM_COMMIT) {
+		t->state = TWOPC_LOGGING;
+		t->io->log_commit(t->io_ctx, t);
+		return;
+	}
+	t->state = TWOPC_ABORTED;
+	snprintf(t->reason, sizeof(t->reason),
+	         "aborted by the participants' termination protocol");
+	t->io->log_end(t->io_ctx, t); /* closes the PRECOMMIT record */
+	reply_once(t);
+}
+
+void
+twopc_precommit_answer(struct twopc *t, size_t branch, bool accepted,
+                       enum term_value decided, uint64_t now)
+{
+	if (t->state != TWOPC_PRECOMMITTING && t->state != TWOPC_LEARNING)
+		return;
+	t->branches[branch].sending = false;
+	if (decided != TERM_NONE) {
+		follow(t, decided);
+		return;
+	}
+	if (t->state == TWOPC_PRECOMMITTING && accepted) {
+		t->branches[branch].acked = true;
+		if (term_round_ack(&t->round, branch))
+			follow(t, TERM_COMMIT); /* I7 */
+		return;
+	}
+	if (t->state == TWOPC_PRECOMMITTING && !accepted)
+		enter_3pc_phase(t, TWOPC_LEARNING, now);
+}
+
+void
+twopc_precommit_failed(struct twopc *t, size_t branch, uint64_t now)
+{
+	(void)now;
+	if (t->state == TWOPC_PRECOMMITTING || t->state == TWOPC_LEARNING)
+		t->branches[branch].sending = false;
+}
+
+void
+twopc_recover_learning(struct twopc *t, uint64_t now)
+{
+	assert(t->state == TWOPC_ACTIVE);
+	for (size_t i = 0; i < t->nbranches; i++)
+		t->branches[i].vote = TWOPC_VOTE_YES; /* the record says so */
+	t->three_phase = true;
+	t->replied = true;
+	enter_3pc_phase(t, TWOPC_LEARNING, now);
 }
 
 void
@@ -293,6 +412,16 @@ twopc_tick(struct twopc *t, uint64_t now)
 		if (now >= t->logged_ms + t->timing.commit_wait_ms)
 			reply_once(t); /* durable: committed, acks or not */
 		break;
+	case TWOPC_PRECOMMITTING:
+	case TWOPC_LEARNING:
+		for (size_t i = 0; i < t->nbranches; i++) {
+			struct twopc_branch *b = &t->branches[i];
+
+			if (!b->acked && !b->sending && now >= b->next_send_ms)
+				send_3pc(t, i, now);
+		}
+		break;
+	case TWOPC_PRELOGGING:
 	case TWOPC_ACTIVE:
 	case TWOPC_LOGGING:
 	case TWOPC_COMMITTED:
@@ -308,6 +437,9 @@ twopc_outcome(const struct twopc *t)
 	case TWOPC_ACTIVE:
 	case TWOPC_PREPARING:
 	case TWOPC_LOGGING: /* not durable yet: it may still be lost */
+	case TWOPC_PRELOGGING:
+	case TWOPC_PRECOMMITTING:
+	case TWOPC_LEARNING:
 		return WIRE_IN_PROGRESS;
 	case TWOPC_COMMITTING:
 	case TWOPC_COMMITTED:
@@ -332,6 +464,12 @@ twopc_state_name(enum twopc_state s)
 		return "active";
 	case TWOPC_PREPARING:
 		return "preparing";
+	case TWOPC_PRELOGGING:
+		return "prelogging";
+	case TWOPC_PRECOMMITTING:
+		return "precommitting";
+	case TWOPC_LEARNING:
+		return "learning";
 	case TWOPC_LOGGING:
 		return "logging";
 	case TWOPC_COMMITTING:

@@ -1,9 +1,10 @@
 /*
  * twopc: the coordinator's two-phase commit of one transaction, presumed
- * abort. A pure state machine: it does no I/O and reads no clock. Events come
- * in as calls with the current time; what to do goes out through struct
- * twopc_io. The owner serialises all calls for one transaction (a mutex).
- * See twopc.c for the states and the rules they keep.
+ * abort, and its three-phase variant (docs/protocols.md). A pure state machine:
+ * it does no I/O and reads no clock. Events come in as calls with the current
+ * time; what to do goes out through struct twopc_io. The owner serialises all
+ * calls for one transaction (a mutex). See twopc.c for the states and the rules
+ * they keep.
  */
 #ifndef XACT_TWOPC_H
 #define XACT_TWOPC_H
@@ -12,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "term.h"
 #include "wire.h"
 
 #define TWOPC_REASON_MAX 512
@@ -19,7 +21,10 @@
 enum twopc_state {
 	TWOPC_ACTIVE,     /* open: statements run; nothing prepared yet */
 	TWOPC_PREPARING,  /* PREPARE sent to every branch; collecting votes */
-	TWOPC_LOGGING,    /* all voted YES; COMMIT record queued, not durable */
+	TWOPC_PRELOGGING, /* 3PC: all YES; PRECOMMIT record queued */
+	TWOPC_PRECOMMITTING, /* 3PC: PRE-COMMIT (ballot 1) sent; acks */
+	TWOPC_LEARNING, /* 3PC: refused, or recovered: asks for the decision */
+	TWOPC_LOGGING,  /* all voted YES; COMMIT record queued, not durable */
 	TWOPC_COMMITTING, /* COMMIT record durable; COMMIT sent until acked */
 	TWOPC_COMMITTED,  /* every branch acked; END record appended */
 	TWOPC_ABORTED,    /* decided abort; ROLLBACK sent; nothing logged */
@@ -36,7 +41,7 @@ struct twopc_branch {
 	size_t peer; /* index of the participant */
 	enum twopc_vote vote;
 	bool acked;            /* COMMIT acknowledged */
-	bool sending;          /* a COMMIT is in flight: no resend yet */
+	bool sending;          /* a request is in flight: no resend yet */
 	uint64_t next_send_ms; /* when to resend COMMIT */
 	uint32_t backoff_ms;   /* current resend interval */
 };
@@ -50,6 +55,11 @@ struct twopc_io {
 	void (*send_rollback)(void *ctx, struct twopc *t, size_t branch);
 	/* Queue the COMMIT record; call twopc_logged() once it is durable. */
 	void (*log_commit)(void *ctx, struct twopc *t);
+	/* 3PC: queue PRECOMMIT; call twopc_precommit_logged() once durable. */
+	void (*log_precommit)(void *ctx, struct twopc *t);
+	/* 3PC: PRE-COMMIT of ballot 1; a state probe (ballot 0). */
+	void (*send_precommit)(void *ctx, struct twopc *t, size_t branch);
+	void (*send_probe)(void *ctx, struct twopc *t, size_t branch);
 	void (*log_end)(void *ctx, struct twopc *t);
 	/* The client's answer is known: t->state and t->reason tell it. */
 	void (*reply)(void *ctx, struct twopc *t);
@@ -70,8 +80,10 @@ struct twopc {
 	void *io_ctx;
 	struct twopc_timing timing;
 	uint64_t vote_deadline_ms;
-	uint64_t logged_ms; /* when the COMMIT record became durable */
-	bool replied;       /* reply() has been called */
+	uint64_t logged_ms;      /* when the COMMIT record became durable */
+	bool replied;            /* reply() has been called */
+	bool three_phase;        /* 3PC (twopc_set_3pc) */
+	struct term_round round; /* 3PC: the coordinator's ballot 1 */
 	/* Never END: a branch named in the record cannot be reached from
 	 * here, so the record must keep answering COMMIT to inquiries. */
 	bool keep_record;
@@ -85,6 +97,9 @@ struct twopc {
 void twopc_init(struct twopc *t, struct twopc_branch *branches, size_t n,
                 const struct twopc_io *io, void *io_ctx,
                 const struct twopc_timing *timing);
+
+/* Run this transaction with 3PC, in quorum or plain mode. */
+void twopc_set_3pc(struct twopc *t, bool quorum);
 
 /* ACTIVE -> PREPARING: PREPARE to every branch. No branch: commit at once. */
 void twopc_start(struct twopc *t, uint64_t now);
@@ -108,6 +123,23 @@ void twopc_commit_failed(struct twopc *t, size_t branch, uint64_t now);
 
 /* Abort before the decision (client rollback, idle timeout, lost branch). */
 void twopc_abort(struct twopc *t, const char *why, uint64_t now);
+
+/* 3PC: PRELOGGING -> PRECOMMITTING: the PRECOMMIT record is durable. */
+void twopc_precommit_logged(struct twopc *t, uint64_t now);
+
+/*
+ * 3PC: a branch answered PRE-COMMIT or a probe. accepted: it accepted
+ * ballot 1. Otherwise decided is what it knows (TERM_NONE: it refused,
+ * having promised a backup: the coordinator only learns from now on).
+ */
+void twopc_precommit_answer(struct twopc *t, size_t branch, bool accepted,
+                            enum term_value decided, uint64_t now);
+
+/* 3PC: a PRE-COMMIT or probe got no answer: resend when due. */
+void twopc_precommit_failed(struct twopc *t, size_t branch, uint64_t now);
+
+/* 3PC after a restart with PRECOMMIT but no COMMIT: learn, never decide. */
+void twopc_recover_learning(struct twopc *t, uint64_t now);
 
 /* Re-enter COMMITTING after a restart: the record is durable already. */
 void twopc_recover(struct twopc *t, uint64_t now);

@@ -63,13 +63,26 @@ tx_free(struct tx *tx)
 	free(tx);
 }
 
+void
+tx_set_protocol(struct tx *tx, uint32_t protocol)
+{
+	const struct coord_config *cfg = tx->co->cfg;
+
+	if (protocol == 0)
+		protocol = cfg->protocol == CFG_3PC ? WIRE_3PC : WIRE_2PC;
+	tx->sm.three_phase = false;
+	if (protocol == WIRE_3PC)
+		twopc_set_3pc(&tx->sm, cfg->three_phase_mode == CFG_QUORUM);
+}
+
 struct tx *
-tx_create(struct coordinator *co)
+tx_create(struct coordinator *co, uint32_t protocol)
 {
 	struct tx *tx = tx_alloc(co);
 
 	if (tx == NULL)
 		return NULL;
+	tx_set_protocol(tx, protocol);
 	pthread_mutex_lock(&co->mu);
 	gid_format(tx->gid, co->cfg->node, co->incarnation, ++co->next_seq);
 	hmap_put(&co->txs, &tx->node, tx->gid);
@@ -124,6 +137,8 @@ enum call_kind {
 	CALL_PREPARE,
 	CALL_COMMIT,
 	CALL_ROLLBACK,
+	CALL_PRECOMMIT, /* 3PC */
+	CALL_PROBE,     /* 3PC: what did the participants decide? */
 };
 
 struct branch_call {
@@ -202,6 +217,29 @@ branch_reply(void *arg, int rv, const struct wire_msg *m, const void *raw,
 		break;
 	case CALL_ROLLBACK:
 		break; /* presumed abort: acks are not needed */
+	case CALL_PRECOMMIT:
+	case CALL_PROBE:
+		if (rv == 0 && m->type == WIRE_STATE &&
+		    m->code != WIRE_ST_FORGOTTEN) {
+			bool accepted = m->code == WIRE_ST_ACCEPTED;
+
+			xlog_debug("gid=%s %s %s %s", tx->gid,
+			           bc->kind == CALL_PROBE ? "probe of"
+			                                  : "PRE-COMMIT",
+			           branch_name(tx, bc->branch),
+			           accepted ? "accepted" : "answered");
+			if (bc->kind == CALL_PRECOMMIT && !accepted &&
+			    m->value == TERM_NONE)
+				xlog_info("gid=%s PRE-COMMIT refused by %s: a "
+				          "backup coordinator took over",
+				          tx->gid, branch_name(tx, bc->branch));
+			if (accepted)
+				FAILPOINT("coord.after_precommit_ack");
+			twopc_precommit_answer(&tx->sm, bc->branch, accepted,
+			                       (enum term_value)m->value, now);
+		} else
+			twopc_precommit_failed(&tx->sm, bc->branch, now);
+		break;
 	}
 	pthread_mutex_unlock(&tx->mu);
 	free(bc);
@@ -233,6 +271,8 @@ call_branch(struct tx *tx, size_t branch, enum call_kind kind,
 		                  clock_now_ms());
 	else if (kind == CALL_COMMIT)
 		twopc_commit_failed(&tx->sm, branch, clock_now_ms());
+	else if (kind == CALL_PRECOMMIT || kind == CALL_PROBE)
+		twopc_precommit_failed(&tx->sm, branch, clock_now_ms());
 }
 
 static void
@@ -241,11 +281,23 @@ io_send_prepare(void *ctx, struct twopc *t, size_t i)
 	struct tx *tx = ctx;
 	struct wire_buf b;
 
-	(void)t;
 	if (FAILPOINT("coord.before_prepare_send") == FP_DROP)
 		return;
 	wire_buf_init(&b, WIRE_BR_PREPARE);
 	wire_put_str(&b, WIRE_T_GID, tx->gid);
+	if (t->three_phase) {
+		/* Everyone the termination protocol may need, in rank order. */
+		wire_put_u32(&b, WIRE_T_PROTOCOL, WIRE_3PC);
+		wire_put_u32(&b, WIRE_T_RANK, (uint32_t)i);
+		wire_put_u32(&b, WIRE_T_QUORUM, t->round.quorum ? 1 : 0);
+		for (size_t j = 0; j < t->nbranches; j++) {
+			const struct cfg_endpoint *e =
+			    &tx->co->cfg->participants[t->branches[j].peer];
+
+			wire_put_str(&b, WIRE_T_NAME, e->name);
+			wire_put_str(&b, WIRE_T_URL, e->url);
+		}
+	}
 	for (size_t j = 0; j < tx->sql[i].n; j++)
 		wire_put_str(&b, WIRE_T_SQL, tx->sql[i].stmts[j]);
 	call_branch(tx, i, CALL_PREPARE, &b, tx->co->cfg->vote_timeout_ms);
@@ -260,6 +312,8 @@ send_gid_only(struct tx *tx, size_t i, enum call_kind kind)
 	wire_buf_init(&b,
 	              kind == CALL_COMMIT ? WIRE_BR_COMMIT : WIRE_BR_ROLLBACK);
 	wire_put_str(&b, WIRE_T_GID, tx->gid);
+	if (tx->sm.three_phase) /* the participant logs the decision */
+		wire_put_u32(&b, WIRE_T_PROTOCOL, WIRE_3PC);
 	/* A COMMIT call lives no longer than the resend cap: the next try
 	 * waits for it (one in flight per branch). */
 	call_branch(tx, i, kind, &b,
@@ -289,6 +343,72 @@ io_send_rollback(void *ctx, struct twopc *t, size_t i)
 	if (FAILPOINT("coord.before_rollback_send") == FP_DROP)
 		return;
 	send_gid_only(ctx, i, CALL_ROLLBACK);
+}
+
+/* 3PC: PRE-COMMIT (ballot 1) or a probe (a state request of ballot 0). */
+static void
+send_3pc_request(struct tx *tx, size_t i, enum call_kind kind)
+{
+	struct wire_buf b;
+
+	wire_buf_init(&b, kind == CALL_PRECOMMIT ? WIRE_BR_PRECOMMIT
+	                                         : WIRE_BR_STATE);
+	wire_put_str(&b, WIRE_T_GID, tx->gid);
+	wire_put_u64(&b, WIRE_T_BALLOT,
+	             kind == CALL_PRECOMMIT ? TERM_BALLOT_COORD : 0);
+	if (kind == CALL_PRECOMMIT)
+		wire_put_u32(&b, WIRE_T_VALUE, TERM_COMMIT);
+	call_branch(tx, i, kind, &b, tx->co->cfg->retry_max_ms);
+	wire_buf_free(&b);
+}
+
+static void
+io_send_precommit(void *ctx, struct twopc *t, size_t i)
+{
+	(void)t;
+	if (FAILPOINT("coord.before_precommit_send") == FP_DROP)
+		return;
+	send_3pc_request(ctx, i, CALL_PRECOMMIT);
+	FAILPOINT("coord.after_precommit_send");
+}
+
+static void
+io_send_probe(void *ctx, struct twopc *t, size_t i)
+{
+	(void)t;
+	send_3pc_request(ctx, i, CALL_PROBE);
+}
+
+/* On the log's writer thread, once the PRECOMMIT record is durable. */
+static void
+tx_precommit_logged(void *arg)
+{
+	struct tx *tx = arg;
+
+	pthread_mutex_lock(&tx->mu);
+	tx->outstanding--;
+	xlog_debug("gid=%s PRECOMMIT record durable", tx->gid);
+	twopc_precommit_logged(&tx->sm, clock_now_ms());
+	pthread_mutex_unlock(&tx->mu);
+}
+
+static void
+io_log_precommit(void *ctx, struct twopc *t)
+{
+	struct tx *tx = ctx;
+	const char *names[DLOG_MAX_NAMES];
+
+	FAILPOINT("coord.before_precommit_log");
+	for (size_t i = 0; i < t->nbranches; i++)
+		names[i] = branch_name(tx, i);
+	tx->outstanding++;
+	if (dlog_precommit(tx->co->dlog, tx->gid, names, t->nbranches,
+	                   tx_precommit_logged, tx) != 0)
+		/* Nothing proposed yet: exiting leaves an abort. */
+		xlog_fatal(1,
+		           "gid=%s cannot queue the PRECOMMIT record; "
+		           "exiting",
+		           tx->gid);
 }
 
 /* On the log's writer thread, once the COMMIT record is durable. */
@@ -386,6 +506,9 @@ static const struct twopc_io tx_io = {
     .log_commit = io_log_commit,
     .log_end = io_log_end,
     .reply = io_reply,
+    .log_precommit = io_log_precommit,
+    .send_precommit = io_send_precommit,
+    .send_probe = io_send_probe,
 };
 
 /* ---- outcome of any gid ---- */
@@ -408,6 +531,8 @@ coord_outcome(struct coordinator *co, const char *gid, bool *forgotten)
 	case DLOG_FORGOTTEN:
 		*forgotten = true;
 		return WIRE_ABORTED;
+	case DLOG_PRECOMMITTED:
+		return WIRE_IN_PROGRESS;
 	case DLOG_NONE:
 		break;
 	}
@@ -421,10 +546,10 @@ coord_outcome(struct coordinator *co, const char *gid, bool *forgotten)
 
 /* ---- recovery ---- */
 
-static void
-recover_one(void *arg, const char *gid, const char *const *names, size_t n)
+static struct tx *
+recover_tx(struct coordinator *co, const char *gid, const char *const *names,
+           size_t n)
 {
-	struct coordinator *co = arg;
 	struct tx *tx = tx_alloc(co);
 
 	if (tx == NULL)
@@ -449,6 +574,14 @@ recover_one(void *arg, const char *gid, const char *const *names, size_t n)
 	pthread_mutex_lock(&co->mu);
 	hmap_put(&co->txs, &tx->node, tx->gid);
 	pthread_mutex_unlock(&co->mu);
+	return tx;
+}
+
+static void
+recover_one(void *arg, const char *gid, const char *const *names, size_t n)
+{
+	struct tx *tx = recover_tx(arg, gid, names, n);
+
 	pthread_mutex_lock(&tx->mu);
 	xlog_info("gid=%s recovered: resending COMMIT to %zu participants", gid,
 	          tx->sm.nbranches);
@@ -456,10 +589,27 @@ recover_one(void *arg, const char *gid, const char *const *names, size_t n)
 	pthread_mutex_unlock(&tx->mu);
 }
 
+/* PRE-COMMIT may have been accepted: only the participants can tell. */
+static void
+recover_precommit(void *arg, const char *gid, const char *const *names,
+                  size_t n)
+{
+	struct tx *tx = recover_tx(arg, gid, names, n);
+
+	pthread_mutex_lock(&tx->mu);
+	xlog_info("gid=%s recovered in 3PC pre-commit: asking %zu participants "
+	          "for their decision",
+	          gid, tx->sm.nbranches);
+	twopc_recover_learning(&tx->sm, clock_now_ms());
+	pthread_mutex_unlock(&tx->mu);
+}
+
 int
 tx_recover_all(struct coordinator *co)
 {
-	return dlog_foreach_open(co->dlog, recover_one, co);
+	if (dlog_foreach_open(co->dlog, recover_one, co) != 0)
+		return -1;
+	return dlog_foreach_precommit(co->dlog, recover_precommit, co);
 }
 
 /* ---- the ticker: timeouts, resends, reaping ---- */

@@ -17,6 +17,7 @@
 
 struct xact_conn {
 	nng_socket sock;
+	xact_protocol protocol;
 	char err[768];
 };
 
@@ -152,6 +153,18 @@ take_outcome(xact_conn *c, nng_msg *msg, struct wire_msg *m, char *gid_out,
 }
 
 int
+xact_set_protocol(xact_conn *c, xact_protocol p)
+{
+	if (p != XACT_PROTOCOL_DEFAULT && p != XACT_PROTOCOL_2PC &&
+	    p != XACT_PROTOCOL_3PC) {
+		snprintf(c->err, sizeof(c->err), "unknown protocol %d", (int)p);
+		return -1;
+	}
+	c->protocol = p;
+	return 0;
+}
+
+int
 xact_begin(xact_conn *c, xact_tx **out)
 {
 	struct wire_buf b;
@@ -161,6 +174,8 @@ xact_begin(xact_conn *c, xact_tx **out)
 
 	*out = NULL;
 	wire_buf_init(&b, WIRE_BEGIN);
+	if (c->protocol != XACT_PROTOCOL_DEFAULT)
+		wire_put_u32(&b, WIRE_T_PROTOCOL, (uint32_t)c->protocol);
 	if (call(c, &b, &msg, &m) != 0)
 		return -1;
 	if (m.type != WIRE_BEGUN || (tx = calloc(1, sizeof(*tx))) == NULL) {

@@ -70,16 +70,18 @@ enum cfg_type {
 	CFG_UINT,      /* uint32_t or uint64_t, chosen by the field's size */
 	CFG_LEVEL,     /* enum xlog_level */
 	CFG_ENDPOINTS, /* list of {item_key, url}; min/max bound its length */
+	CFG_CHOICE,    /* uint32_t: the index of one of choices */
 };
 
 struct cfg_key {
 	const char *key; /* dotted path, e.g. "timeouts.vote" */
 	enum cfg_type type;
-	size_t off;           /* of the field in the config struct */
-	size_t size;          /* of the field */
-	size_t count_off;     /* CFG_ENDPOINTS: of the size_t count */
-	const char *item_key; /* CFG_ENDPOINTS: "name" or "node" */
-	uint64_t def;         /* used when absent; required rows have none */
+	size_t off;                 /* of the field in the config struct */
+	size_t size;                /* of the field */
+	size_t count_off;           /* CFG_ENDPOINTS: of the size_t count */
+	const char *item_key;       /* CFG_ENDPOINTS: "name" or "node" */
+	const char *const *choices; /* CFG_CHOICE: the words, NULL-ended */
+	uint64_t def; /* used when absent; required rows have none */
 	uint64_t min, max;
 	bool required;
 	const char *help; /* one sentence or two; no '|' (docs are a table) */
@@ -91,6 +93,11 @@ struct cfg_key {
 #define PART(m)                                                                \
 	.off = offsetof(struct part_config, m),                                \
 	.size = sizeof(((struct part_config *)0)->m)
+
+static const char *const protocol_words[] = {
+    [CFG_2PC] = "2pc", [CFG_3PC] = "3pc", NULL};
+static const char *const mode_words[] = {
+    [CFG_QUORUM] = "quorum", [CFG_PLAIN] = "plain", NULL};
 
 static const struct cfg_key coord_keys[] = {
     {.key = "node",
@@ -168,6 +175,23 @@ static const struct cfg_key coord_keys[] = {
      .max = HOUR(1),
      .help = "Cap of the backoff between COMMIT resends to a participant "
              "that has not acked. Resending never stops."},
+    {.key = "protocol",
+     .type = CFG_CHOICE,
+     COORD(protocol),
+     .choices = protocol_words,
+     .def = CFG_2PC,
+     .help = "Commit protocol of a transaction whose client does not choose "
+             "one. 3pc lets participants finish without the coordinator, "
+             "at the price of one more round trip (docs/protocols.md)."},
+    {.key = "three_phase.mode",
+     .type = CFG_CHOICE,
+     COORD(three_phase_mode),
+     .choices = mode_words,
+     .def = CFG_QUORUM,
+     .help = "3PC decisions need a majority of the participants (quorum: "
+             "safe under network partitions, a minority waits) or whoever "
+             "answers (plain: never waits for a crashed node, but two sides "
+             "of a partition may decide differently)."},
     {.key = "contexts",
      .type = CFG_UINT,
      COORD(contexts),
@@ -247,6 +271,23 @@ static const struct cfg_key part_keys[] = {
      .max = HOUR(1),
      .help = "A branch not yet prepared that hears nothing for this long is "
              "rolled back (it has not voted, so it may)."},
+    {.key = "log_dir",
+     .type = CFG_STRING,
+     PART(log_dir),
+     .min = 1,
+     .max = 4095,
+     .help = "Directory of the participant's 3PC log. Without it the "
+             "participant votes NO on every 3PC transaction. Put it on "
+             "durable storage."},
+    {.key = "timeouts.termination",
+     .type = CFG_DURATION,
+     PART(termination_timeout_ms),
+     .def = SEC(2),
+     .min = MS(50),
+     .max = HOUR(1),
+     .help = "3PC: a prepared branch that hears nothing from its "
+             "coordinator this long starts the termination protocol with "
+             "the other participants (later for higher ranks)."},
     {.key = "sweep.interval",
      .type = CFG_DURATION,
      PART(sweep_interval_ms),
@@ -690,6 +731,8 @@ type_desc(enum cfg_type t)
 		return "a log level";
 	case CFG_ENDPOINTS:
 		return "a list";
+	case CFG_CHOICE:
+		return "one of the listed words";
 	}
 	return "?";
 }
@@ -847,11 +890,24 @@ store_uint(const struct cfg_key *k, void *field, uint64_t v)
 }
 
 /* Parse scalar v as row k into field; path names it in messages. */
+/* "a, b, c": the words of a CFG_CHOICE row. */
+static const char *
+choice_list(char *buf, size_t n, const struct cfg_key *k)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; k->choices[i] != NULL && off < n; i++)
+		off += (size_t)snprintf(buf + off, n - off, "%s%s",
+		                        i > 0 ? ", " : "", k->choices[i]);
+	return buf;
+}
+
 static int
 parse_scalar(struct loader *ld, const struct cfg_key *k, const struct ynode *v,
              const char *path, void *field)
 {
-	char q[CFG_QUOTE_BUF], lo[32], hi[32];
+	char q[CFG_QUOTE_BUF], lo[64], hi[32];
 	enum xlog_level level;
 	const char *why;
 	uint64_t n = 0;
@@ -916,6 +972,14 @@ parse_scalar(struct loader *ld, const struct cfg_key *k, const struct ynode *v,
 			    quote(q, v));
 		*(enum xlog_level *)field = level;
 		return 0;
+	case CFG_CHOICE:
+		for (uint32_t i = 0; k->choices[i] != NULL; i++)
+			if (strcmp(v->str, k->choices[i]) == 0) {
+				*(uint32_t *)field = i;
+				return 0;
+			}
+		return fail(ld, v, path, "%s is not one of %s", quote(q, v),
+		            choice_list(lo, sizeof(lo), k));
 	case CFG_ENDPOINTS:
 		break;
 	}
@@ -1270,6 +1334,9 @@ set_defaults(struct loader *ld)
 		case CFG_LEVEL:
 			*(enum xlog_level *)field = (enum xlog_level)k->def;
 			break;
+		case CFG_CHOICE:
+			*(uint32_t *)field = (uint32_t)k->def;
+			break;
 		case CFG_STRING:
 		case CFG_URL:
 		case CFG_NAME:
@@ -1394,6 +1461,7 @@ cfg_free_part(struct part_config *c)
 	free(c->name);
 	free(c->listen);
 	free(c->database);
+	free(c->log_dir);
 	free_endpoints(c->coordinators, c->ncoordinators);
 	memset(c, 0, sizeof(*c));
 }
@@ -1467,6 +1535,11 @@ dump_table(FILE *f, const struct cfg_key *keys, size_t nkeys)
 			snprintf(def, sizeof(def), "%s", level_names[k->def]);
 			snprintf(bounds, sizeof(bounds),
 			         "debug, info, warn, error");
+			break;
+		case CFG_CHOICE:
+			snprintf(type, sizeof(type), "word");
+			snprintf(def, sizeof(def), "%s", k->choices[k->def]);
+			choice_list(bounds, sizeof(bounds), k);
 			break;
 		case CFG_ENDPOINTS:
 			snprintf(type, sizeof(type), "list of {%s, url}",

@@ -27,6 +27,16 @@ struct cfg_endpoint {
 	char *url;  /* NNG URL, e.g. tcp://127.0.0.1:7611 */
 };
 
+enum cfg_protocol {
+	CFG_2PC = 0,
+	CFG_3PC = 1,
+};
+
+enum cfg_three_phase_mode {
+	CFG_QUORUM = 0, /* a majority of participants decides */
+	CFG_PLAIN = 1,  /* whoever answers decides: unsafe under partitions */
+};
+
 struct coord_config {
 	char *node;    /* node: id in every gid, required */
 	char *listen;  /* listen: URL for clients and inquiries, required */
@@ -36,8 +46,10 @@ struct coord_config {
 	uint32_t vote_timeout_ms;          /* timeouts.vote, default 5s */
 	uint32_t idle_timeout_ms;          /* timeouts.idle, default 60s */
 	uint32_t request_timeout_ms;       /* timeouts.request, default 30s */
-	uint32_t commit_wait_ms;   /* timeouts.commit_wait, default 5s */
-	uint32_t retry_max_ms;     /* timeouts.retry_max, default 5s */
+	uint32_t commit_wait_ms; /* timeouts.commit_wait, default 5s */
+	uint32_t retry_max_ms;   /* timeouts.retry_max, default 5s */
+	uint32_t protocol;       /* protocol: enum cfg_protocol, default 2pc */
+	uint32_t three_phase_mode; /* three_phase.mode, default quorum */
 	uint32_t contexts;         /* contexts, default 256 */
 	uint64_t compact_bytes;    /* log_compact_bytes, default 64 MiB */
 	enum xlog_level log_level; /* log_level, default info */
@@ -52,10 +64,12 @@ struct part_config {
 	uint32_t pool_size;            /* pool_size: connections, default 16 */
 	uint32_t statement_timeout_ms; /* timeouts.statement, default 30s */
 	uint32_t idle_timeout_ms;      /* timeouts.idle, default 120s */
-	uint32_t sweep_interval_ms;    /* sweep.interval, default 10s */
-	uint32_t sweep_safety_ms;      /* sweep.safety, default 30s */
-	uint32_t contexts;             /* contexts, default 256 */
-	enum xlog_level log_level;     /* log_level, default info */
+	char *log_dir;                 /* log_dir: the 3PC log; optional */
+	uint32_t termination_timeout_ms; /* timeouts.termination, 2s */
+	uint32_t sweep_interval_ms;      /* sweep.interval, default 10s */
+	uint32_t sweep_safety_ms;        /* sweep.safety, default 30s */
+	uint32_t contexts;               /* contexts, default 256 */
+	enum xlog_level log_level;       /* log_level, default info */
 };
 
 /* Load and validate. Returns 0, or -1 with "file:line:col: key: why". */

@@ -57,11 +57,20 @@ static const struct tag_rule tag_rules[] = {
     [WIRE_T_SQLSTATE] = {"sqlstate", KIND_SQLSTATE, false},
     [WIRE_T_TEXT] = {"text", KIND_STR, false},
     [WIRE_T_AFFECTED] = {"affected", KIND_U64, false},
+    [WIRE_T_PROTOCOL] = {"protocol", KIND_U32, false},
+    [WIRE_T_BALLOT] = {"ballot", KIND_U64, false},
+    [WIRE_T_VALUE] = {"value", KIND_U32, false},
+    [WIRE_T_ACCEPTED] = {"accepted", KIND_U32, false},
+    [WIRE_T_ACC_BALLOT] = {"acc_ballot", KIND_U64, false},
+    [WIRE_T_RANK] = {"rank", KIND_U32, false},
+    [WIRE_T_QUORUM] = {"quorum", KIND_U32, false},
+    [WIRE_T_VOTED] = {"voted", KIND_U32, false},
     [WIRE_T_NAME] = {"NAME", KIND_STR, true},
     [WIRE_T_SQL] = {"SQL", KIND_STR, true},
     [WIRE_T_COLUMN] = {"COLUMN", KIND_STR, true},
     [WIRE_T_CELL] = {"CELL", KIND_STR, true},
     [WIRE_T_NULL] = {"NULL", KIND_EMPTY, true},
+    [WIRE_T_URL] = {"URL", KIND_STR, true},
 };
 
 /* Item counts by tag, gathered by the first pass for the checks. */
@@ -93,6 +102,14 @@ static int check_vote(const struct wire_msg *, const struct tally *, char *,
                       size_t);
 static int check_error(const struct wire_msg *, const struct tally *, char *,
                        size_t);
+static int check_protocol(const struct wire_msg *, const struct tally *, char *,
+                          size_t);
+static int check_prepare(const struct wire_msg *, const struct tally *, char *,
+                         size_t);
+static int check_precommit(const struct wire_msg *, const struct tally *,
+                           char *, size_t);
+static int check_state(const struct wire_msg *, const struct tally *, char *,
+                       size_t);
 
 #define B_GID      TAG_BIT(WIRE_T_GID)
 #define B_SEQ      TAG_BIT(WIRE_T_SEQ)
@@ -105,20 +122,37 @@ static int check_error(const struct wire_msg *, const struct tally *, char *,
 #define B_COLUMN   TAG_BIT(WIRE_T_COLUMN)
 #define B_CELL     TAG_BIT(WIRE_T_CELL)
 #define B_NULL     TAG_BIT(WIRE_T_NULL)
+#define B_PROTOCOL TAG_BIT(WIRE_T_PROTOCOL)
+#define B_BALLOT   TAG_BIT(WIRE_T_BALLOT)
+#define B_VALUE    TAG_BIT(WIRE_T_VALUE)
+#define B_ACCEPTED TAG_BIT(WIRE_T_ACCEPTED)
+#define B_ACCBAL   TAG_BIT(WIRE_T_ACC_BALLOT)
+#define B_RANK     TAG_BIT(WIRE_T_RANK)
+#define B_QUORUM   TAG_BIT(WIRE_T_QUORUM)
+#define B_URL      TAG_BIT(WIRE_T_URL)
+#define B_VOTED    TAG_BIT(WIRE_T_VOTED)
 
 static const struct type_rule type_rules[] = {
-    [WIRE_BEGIN] = {"BEGIN", 0, 0, NULL},
+    [WIRE_BEGIN] = {"BEGIN", 0, B_PROTOCOL, check_protocol},
     [WIRE_EXEC] = {"EXEC", B_GID | B_SEQ, B_GID | B_SEQ | B_NAME | B_SQL,
                    check_exec},
     [WIRE_COMMIT] = {"COMMIT", B_GID, B_GID, NULL},
     [WIRE_ROLLBACK] = {"ROLLBACK", B_GID, B_GID, NULL},
-    [WIRE_SUBMIT] = {"SUBMIT", 0, B_GID | B_NAME | B_SQL, check_submit},
+    [WIRE_SUBMIT] = {"SUBMIT", 0, B_GID | B_PROTOCOL | B_NAME | B_SQL,
+                     check_submit},
     [WIRE_STATUS] = {"STATUS", B_GID, B_GID, NULL},
     [WIRE_BR_EXEC] = {"BR_EXEC", B_GID | B_SEQ, B_GID | B_SEQ | B_SQL,
                       check_br_exec},
-    [WIRE_BR_PREPARE] = {"BR_PREPARE", B_GID, B_GID | B_SQL, NULL},
-    [WIRE_BR_COMMIT] = {"BR_COMMIT", B_GID, B_GID, NULL},
-    [WIRE_BR_ROLLBACK] = {"BR_ROLLBACK", B_GID, B_GID, NULL},
+    [WIRE_BR_PREPARE] = {"BR_PREPARE", B_GID,
+                         B_GID | B_SQL | B_PROTOCOL | B_RANK | B_QUORUM |
+                             B_NAME | B_URL,
+                         check_prepare},
+    [WIRE_BR_COMMIT] = {"BR_COMMIT", B_GID, B_GID | B_PROTOCOL, check_protocol},
+    [WIRE_BR_ROLLBACK] = {"BR_ROLLBACK", B_GID, B_GID | B_PROTOCOL,
+                          check_protocol},
+    [WIRE_BR_STATE] = {"BR_STATE", B_GID | B_BALLOT, B_GID | B_BALLOT, NULL},
+    [WIRE_BR_PRECOMMIT] = {"BR_PRECOMMIT", B_GID | B_BALLOT | B_VALUE,
+                           B_GID | B_BALLOT | B_VALUE, check_precommit},
     [WIRE_INQUIRE] = {"INQUIRE", B_GID, B_GID, NULL},
     [WIRE_BEGUN] = {"BEGUN", B_GID, B_GID, NULL},
     [WIRE_RESULT] = {"RESULT", 0,
@@ -132,6 +166,10 @@ static const struct type_rule type_rules[] = {
                    check_vote},
     [WIRE_ACK] = {"ACK", 0, B_GID, NULL},
     [WIRE_ERROR] = {"ERROR", B_CODE | B_TEXT, B_CODE | B_TEXT, check_error},
+    [WIRE_STATE] = {"STATE", B_GID | B_CODE,
+                    B_GID | B_CODE | B_VALUE | B_ACCEPTED | B_ACCBAL |
+                        B_BALLOT | B_VOTED,
+                    check_state},
 };
 
 static const struct tag_rule *
@@ -380,11 +418,37 @@ store_scalar(struct wire_msg *m, enum wire_tag tag, const uint8_t *v,
 		m->affected = load_le(v, n);
 		m->has_affected = true;
 		break;
+	case WIRE_T_PROTOCOL:
+		m->protocol = (uint32_t)load_le(v, n);
+		break;
+	case WIRE_T_BALLOT:
+		m->ballot = load_le(v, n);
+		m->has_ballot = true;
+		break;
+	case WIRE_T_VALUE:
+		m->value = (uint32_t)load_le(v, n);
+		break;
+	case WIRE_T_ACCEPTED:
+		m->accepted = (uint32_t)load_le(v, n);
+		break;
+	case WIRE_T_ACC_BALLOT:
+		m->acc_ballot = load_le(v, n);
+		break;
+	case WIRE_T_RANK:
+		m->rank = (uint32_t)load_le(v, n);
+		break;
+	case WIRE_T_QUORUM:
+		m->quorum = (uint32_t)load_le(v, n);
+		break;
+	case WIRE_T_VOTED:
+		m->voted = (uint32_t)load_le(v, n);
+		break;
 	case WIRE_T_NAME:
 	case WIRE_T_SQL:
 	case WIRE_T_COLUMN:
 	case WIRE_T_CELL:
 	case WIRE_T_NULL:
+	case WIRE_T_URL:
 		assert(!"items are not scalars");
 		break;
 	}
@@ -446,6 +510,7 @@ scan_fields(const uint8_t *p, size_t len, const struct type_rule *rule,
 		}
 		off += n;
 	}
+	m->present = seen;
 	for (unsigned tag = 0; tag < NELEM(tag_rules); tag++)
 		if ((rule->required & TAG_BIT(tag)) && !(seen & TAG_BIT(tag)))
 			return fail(err, errlen, "%s without %s", rule->name,
@@ -545,10 +610,97 @@ check_exec(const struct wire_msg *m, const struct tally *t, char *err,
 }
 
 static int
+check_protocol(const struct wire_msg *m, const struct tally *t, char *err,
+               size_t errlen)
+{
+	(void)t;
+	if (m->protocol != 0 && m->protocol != WIRE_2PC &&
+	    m->protocol != WIRE_3PC)
+		return fail(err, errlen, "%s with unknown protocol %u",
+		            wire_type_name(m->type), m->protocol);
+	return 0;
+}
+
+/* Values of lib/term.h: 1 commit, 2 abort (0 none). */
+static bool
+value_known(uint32_t v, bool none_ok)
+{
+	return v == 1 || v == 2 || (none_ok && v == 0);
+}
+
+/*
+ * A 3PC PREPARE names every participant, each NAME followed by its URL,
+ * before the statements, and the receiver's rank among them.
+ */
+static int
+check_prepare(const struct wire_msg *m, const struct tally *t, char *err,
+              size_t errlen)
+{
+	uint32_t npeers = t->count[WIRE_T_NAME];
+
+	if (check_protocol(m, t, err, errlen) != 0)
+		return -1;
+	if (m->protocol != WIRE_3PC) {
+		if (npeers > 0 || t->count[WIRE_T_URL] > 0)
+			return fail(err, errlen,
+			            "BR_PREPARE names participants without "
+			            "protocol 3");
+		return 0;
+	}
+	if (npeers == 0 || npeers > 32 || t->count[WIRE_T_URL] != npeers)
+		return fail(err, errlen,
+		            "3PC BR_PREPARE needs 1 to 32 NAME and URL pairs "
+		            "(has %u and %u)",
+		            npeers, t->count[WIRE_T_URL]);
+	for (uint32_t i = 0; i < 2 * npeers; i++)
+		if (m->items[i].tag != (i % 2 == 0 ? WIRE_T_NAME : WIRE_T_URL))
+			return fail(err, errlen,
+			            "3PC BR_PREPARE: item %u is not the %s "
+			            "expected",
+			            i + 1, i % 2 == 0 ? "NAME" : "URL");
+	if (m->rank >= npeers)
+		return fail(err, errlen, "3PC BR_PREPARE: rank %u of %u",
+		            m->rank, npeers);
+	if (m->quorum > 1)
+		return fail(err, errlen, "3PC BR_PREPARE: quorum %u",
+		            m->quorum);
+	return 0;
+}
+
+static int
+check_precommit(const struct wire_msg *m, const struct tally *t, char *err,
+                size_t errlen)
+{
+	(void)t;
+	if (!value_known(m->value, false))
+		return fail(err, errlen, "BR_PRECOMMIT with value %u",
+		            m->value);
+	if (m->ballot == 0)
+		return fail(err, errlen, "BR_PRECOMMIT with ballot 0");
+	return 0;
+}
+
+static int
+check_state(const struct wire_msg *m, const struct tally *t, char *err,
+            size_t errlen)
+{
+	(void)t;
+	if (m->code < WIRE_ST_ANSWER || m->code > WIRE_ST_FORGOTTEN)
+		return fail(err, errlen, "STATE with unknown code %u", m->code);
+	if (!value_known(m->value, true) || !value_known(m->accepted, true))
+		return fail(err, errlen, "STATE with unknown value");
+	if ((m->accepted != 0) != (m->acc_ballot != 0))
+		return fail(err, errlen,
+		            "STATE: accepted and its ballot go together");
+	return 0;
+}
+
+static int
 check_submit(const struct wire_msg *m, const struct tally *t, char *err,
              size_t errlen)
 {
-	(void)t;
+	if (check_protocol(m, t, err, errlen) != 0)
+		return -1;
 	if (m->nitems == 0)
 		return fail(err, errlen, "SUBMIT without NAME");
 	if (m->items[0].tag != WIRE_T_NAME)

@@ -14,18 +14,23 @@
  * Exchanges (request -> reply):
  *
  *   client -> coordinator
- *     BEGIN                               -> BEGUN {gid}
+ *     BEGIN {[protocol]}                  -> BEGUN {gid}
  *     EXEC {gid, NAME, seq, SQL}          -> RESULT | ERROR
  *     COMMIT {gid}                        -> OUTCOME | ERROR
  *     ROLLBACK {gid}                      -> OUTCOME | ERROR
- *     SUBMIT {[gid], (NAME SQL+)+}        -> OUTCOME | ERROR
+ *     SUBMIT {[gid], [protocol], (NAME SQL+)+}  -> OUTCOME | ERROR
  *       (gid: from a BEGIN, so the client knows it before any work)
  *     STATUS {gid}                        -> OUTCOME
  *   coordinator -> participant
  *     BR_EXEC {gid, seq, SQL}             -> RESULT | ERROR
  *     BR_PREPARE {gid, SQL*}              -> VOTE
- *     BR_COMMIT {gid}                     -> ACK | ERROR
- *     BR_ROLLBACK {gid}                   -> ACK
+ *     BR_PREPARE {gid, protocol=3, rank, quorum, (NAME URL)+, SQL*}
+ *                                         -> VOTE   (3PC: the participants)
+ *     BR_COMMIT {gid, [protocol]}         -> ACK | ERROR
+ *     BR_ROLLBACK {gid, [protocol]}       -> ACK
+ *   coordinator or backup -> participant (3PC termination, lib/term.h)
+ *     BR_STATE {gid, ballot}              -> STATE
+ *     BR_PRECOMMIT {gid, ballot, value}   -> STATE  (value ABORT: PRE-ABORT)
  *   participant -> coordinator
  *     INQUIRE {gid}                       -> OUTCOME
  *
@@ -35,6 +40,11 @@
  * OUTCOME carries gid, code = wire_outcome and, for an abort, text (the
  * reason) and where known NAME (the participant) and sqlstate.
  * ERROR carries code = wire_error and text.
+ * STATE carries gid, code = wire_state and, as the code says, the decided
+ * value (value), what was accepted (accepted, acc_ballot) and the ballot
+ * promised (ballot), and whether it voted YES (voted). Values and ballots
+ * are those of lib/term.h. A BR_STATE of ballot 0 is a probe: it changes
+ * nothing and is always answered.
  */
 #ifndef XACT_WIRE_H
 #define XACT_WIRE_H
@@ -58,6 +68,8 @@ enum wire_type {
 	WIRE_BR_PREPARE = 11,
 	WIRE_BR_COMMIT = 12,
 	WIRE_BR_ROLLBACK = 13,
+	WIRE_BR_STATE = 14,
+	WIRE_BR_PRECOMMIT = 15,
 	WIRE_INQUIRE = 20,
 	WIRE_BEGUN = 30,
 	WIRE_RESULT = 31,
@@ -65,22 +77,44 @@ enum wire_type {
 	WIRE_VOTE = 33,
 	WIRE_ACK = 34,
 	WIRE_ERROR = 35,
+	WIRE_STATE = 36,
 };
 
 enum wire_tag {
 	/* scalars: at most once per message */
-	WIRE_T_GID = 1,      /* string */
-	WIRE_T_SEQ = 2,      /* u64 */
-	WIRE_T_CODE = 3,     /* u32: wire_outcome, wire_vote or wire_error */
-	WIRE_T_SQLSTATE = 4, /* string of 5 characters */
-	WIRE_T_TEXT = 5,     /* string: message or reason */
-	WIRE_T_AFFECTED = 6, /* u64: rows affected */
+	WIRE_T_GID = 1,         /* string */
+	WIRE_T_SEQ = 2,         /* u64 */
+	WIRE_T_CODE = 3,        /* u32: wire_outcome, wire_vote or wire_error */
+	WIRE_T_SQLSTATE = 4,    /* string of 5 characters */
+	WIRE_T_TEXT = 5,        /* string: message or reason */
+	WIRE_T_AFFECTED = 6,    /* u64: rows affected */
+	WIRE_T_PROTOCOL = 7,    /* u32: 2 or 3 (WIRE_2PC, WIRE_3PC) */
+	WIRE_T_BALLOT = 8,      /* u64: a ballot, or the one promised */
+	WIRE_T_VALUE = 9,       /* u32: term_value proposed or decided */
+	WIRE_T_ACCEPTED = 10,   /* u32: term_value accepted */
+	WIRE_T_ACC_BALLOT = 11, /* u64: the ballot it was accepted at */
+	WIRE_T_RANK = 12,       /* u32: the receiver's index among the NAMEs */
+	WIRE_T_QUORUM = 13,     /* u32: 1 quorum mode, 0 plain */
+	WIRE_T_VOTED = 14,      /* u32: 1 if the sender voted YES */
 	/* items: repeated, kept in order in wire_msg.items */
 	WIRE_T_NAME = 16,   /* string: participant name */
 	WIRE_T_SQL = 17,    /* string: one statement */
 	WIRE_T_COLUMN = 18, /* string: column name */
 	WIRE_T_CELL = 19,   /* string: one value as text */
 	WIRE_T_NULL = 20,   /* empty: one NULL value */
+	WIRE_T_URL = 21,    /* string: the URL of the NAME before it */
+};
+
+enum wire_protocol {
+	WIRE_2PC = 2,
+	WIRE_3PC = 3,
+};
+
+enum wire_state {
+	WIRE_ST_ANSWER = 1,    /* state request answered: value, accepted */
+	WIRE_ST_REFUSED = 2,   /* a higher ballot promised, or decided: value */
+	WIRE_ST_ACCEPTED = 3,  /* PRE-COMMIT / PRE-ABORT accepted */
+	WIRE_ST_FORGOTTEN = 4, /* resolved so long ago it is no longer known */
 };
 
 enum wire_outcome {
@@ -135,10 +169,20 @@ struct wire_msg {
 	const char *text;
 	uint64_t seq;
 	uint64_t affected;
+	uint64_t ballot;
+	uint64_t acc_ballot;
 	uint32_t code;
+	uint32_t protocol; /* 0 when absent */
+	uint32_t value;    /* likewise value, accepted, rank, quorum */
+	uint32_t accepted;
+	uint32_t rank;
+	uint32_t quorum;
+	uint32_t voted;
 	bool has_seq;
 	bool has_code;
 	bool has_affected;
+	bool has_ballot;
+	uint32_t present;        /* bit 1 << tag for each scalar present */
 	struct wire_item *items; /* the repeated fields, in order */
 	uint32_t nitems;
 };

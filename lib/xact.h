@@ -52,6 +52,15 @@ void xact_disconnect(xact_conn *c);
 /* Why the last call on c (or on a tx of c) failed, or aborted. */
 const char *xact_errmsg(const xact_conn *c);
 
+typedef enum xact_protocol {
+	XACT_PROTOCOL_DEFAULT = 0, /* the coordinator's `protocol` setting */
+	XACT_PROTOCOL_2PC = 2,
+	XACT_PROTOCOL_3PC = 3, /* participants finish without the coordinator */
+} xact_protocol;
+
+/* The commit protocol of the transactions begun on c from now on. */
+int xact_set_protocol(xact_conn *c, xact_protocol p);
+
 int xact_begin(xact_conn *c, xact_tx **out);
 const char *xact_tx_gid(const xact_tx *tx);
 

@@ -25,6 +25,10 @@
  *     the flag and rolls back (see branch_unlock()).
  *  R5 No client statement may end or nest the local transaction
  *     (pg_is_txn_control): a COMMIT inside a branch would break atomicity.
+ *  R6 3PC branches (termination.h): WAIT and the YES vote are logged before
+ *     PREPARE TRANSACTION, and a decision before it is acted on. A branch
+ *     that voted YES in a past life is never prepared again; a read-only
+ *     branch prepares too, since its peers may ask it for its state.
  *
  * Locking: bs->mu guards the table and each branch's refs; b->mu is held by
  * the one thread working on a branch. Order: bs->mu, then b->mu (only with
@@ -45,6 +49,7 @@
 #include "gid.h"
 #include "hmap.h"
 #include "log.h"
+#include "termination.h"
 
 enum branch_state {
 	BR_ACTIVE,    /* local transaction open (or about to be) */
@@ -80,6 +85,8 @@ struct branches {
 	struct pg_pool *work;
 	struct pg_pool *resolve;
 	struct branch_limits lim;
+	struct termination *tm; /* 3PC; NULL: refused */
+	const char *self;       /* this participant's name */
 };
 
 static const char *
@@ -114,6 +121,14 @@ branches_open(struct pg_pool *work, struct pg_pool *resolve,
 	bs->lim = *limits;
 	*out = bs;
 	return 0;
+}
+
+void
+branches_set_termination(struct branches *bs, struct termination *tm,
+                         const char *self)
+{
+	bs->tm = tm;
+	bs->self = self;
 }
 
 static void
@@ -556,6 +571,9 @@ prepare_active(struct branches *bs, struct branch *b, const struct wire_msg *m,
 	for (uint32_t i = 0; i < m->nitems && !b->failed; i++) {
 		struct wire_buf scratch;
 
+		if (m->items[i].tag != WIRE_T_SQL)
+			continue; /* 3PC's participant list */
+
 		if (pg_is_txn_control(m->items[i].str)) {
 			pg_err_set(e, "0A000",
 			           "transaction control is not allowed in a "
@@ -590,7 +608,7 @@ prepare_active(struct branches *bs, struct branch *b, const struct wire_msg *m,
 		PQclear(r);
 		return abort_vote(bs, b);
 	}
-	readonly = PQgetvalue(r, 0, 0)[0] == 't';
+	readonly = PQgetvalue(r, 0, 0)[0] == 't' && m->protocol != WIRE_3PC;
 	PQclear(r);
 	if (readonly) {
 		close_local(bs, b, "COMMIT");
@@ -606,6 +624,9 @@ prepare_active(struct branches *bs, struct branch *b, const struct wire_msg *m,
 		pg_err_set(e, "25P02", "the branch's transaction is not open");
 		return abort_vote(bs, b);
 	}
+	if (m->protocol == WIRE_3PC &&
+	    termination_wait(bs->tm, m, bs->self, e) != 0)
+		return abort_vote(bs, b);
 	snprintf(sql, sizeof(sql), "PREPARE TRANSACTION '%s'", b->gid);
 	r = PQexec(b->conn, sql);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK ||
@@ -618,13 +639,62 @@ prepare_active(struct branches *bs, struct branch *b, const struct wire_msg *m,
 		else
 			pg_err_from(e, b->conn, r);
 		PQclear(r);
+		if (m->protocol == WIRE_3PC)
+			termination_prepared(bs->tm, b->gid, false);
 		return abort_vote(bs, b);
 	}
 	PQclear(r);
 	drop_conn(bs, b);
 	b->state = BR_PREPARED;
+	if (m->protocol == WIRE_3PC)
+		termination_prepared(bs->tm, b->gid, true);
 	FAILPOINT("participant.after_prepare");
 	return WIRE_VOTE_YES;
+}
+
+/*
+ * A 3PC PREPARE of an ACTIVE branch: what the log says comes first (R6).
+ * True when that settles the vote (*v, *e); false: prepare as usual.
+ */
+static bool
+prepare_3pc_prior(struct branches *bs, struct branch *b, enum wire_vote *v,
+                  struct pg_err *e)
+{
+	int found;
+
+	switch (termination_prior(bs->tm, b->gid)) {
+	case TERMINATION_NEW:
+		return false;
+	case TERMINATION_COMMIT:
+		*v = WIRE_VOTE_YES;
+		return true;
+	case TERMINATION_VOTED:
+		/* Voted YES in a past life: prepared then, or never. */
+		found = is_prepared(bs, b->gid, e);
+		if (found == 1) {
+			b->state = BR_PREPARED;
+			*v = WIRE_VOTE_YES;
+			return true;
+		}
+		if (found == 0) {
+			/* PREPARE TRANSACTION never succeeded, so no YES
+			 * left: abort is the only outcome. */
+			termination_prepared(bs->tm, b->gid, false);
+			pg_err_set(e, "40P01",
+			           "branch %s was lost before it prepared",
+			           b->gid);
+		}
+		break;
+	case TERMINATION_ABORT:
+		pg_err_set(e, "40P01", "branch %s was aborted", b->gid);
+		break;
+	case TERMINATION_UNKNOWN:
+		pg_err_set(e, "58030",
+		           "the 3PC log cannot tell the state of %s", b->gid);
+		break;
+	}
+	*v = abort_vote(bs, b);
+	return true;
 }
 
 void
@@ -655,7 +725,10 @@ branch_prepare(struct branches *bs, const struct wire_msg *m,
 			e = b->fail;
 		break;
 	case BR_ACTIVE:
-		if (b->conn == NULL && b->last_seq == 0 && m->nitems == 0) {
+		if (m->protocol == WIRE_3PC && prepare_3pc_prior(bs, b, &v, &e))
+			break;
+		if (b->conn == NULL && b->last_seq == 0 &&
+		    wire_count(m, WIRE_T_SQL) == 0) {
 			/* Nothing ran here in this life: maybe it was
 			 * prepared before a restart. */
 			found = is_prepared(bs, b->gid, &e);
@@ -686,8 +759,11 @@ branch_prepare(struct branches *bs, const struct wire_msg *m,
 }
 
 void
-branch_commit(struct branches *bs, const char *gid, struct wire_buf *reply)
+branch_commit(struct branches *bs, const struct wire_msg *m,
+              struct wire_buf *reply)
 {
+	const char *gid = m->gid;
+	bool three = m->protocol == WIRE_3PC;
 	struct branch *b = branch_get(bs, gid, false);
 	struct pg_err e;
 
@@ -695,6 +771,9 @@ branch_commit(struct branches *bs, const char *gid, struct wire_buf *reply)
 		branch_lock(b);
 	if (b != NULL && b->state == BR_COMMITTED) {
 		reply_ack(reply, gid);
+	} else if (three && termination_decide(bs->tm, gid, TERM_COMMIT) != 0) {
+		reply_error(reply, WIRE_E_BAD_REQUEST,
+		            "branch %s: COMMIT refused by its 3PC log", gid);
 	} else if (b != NULL &&
 	           (b->state == BR_ACTIVE || b->state == BR_ABORTED)) {
 		/* The coordinator commits only after a YES: this is a bug
@@ -715,6 +794,8 @@ branch_commit(struct branches *bs, const char *gid, struct wire_buf *reply)
 		} else {
 			if (b != NULL)
 				b->state = BR_COMMITTED;
+			if (three)
+				termination_done(bs->tm, gid);
 			FAILPOINT("participant.after_commit");
 			reply_ack(reply, gid);
 		}
@@ -726,17 +807,28 @@ branch_commit(struct branches *bs, const char *gid, struct wire_buf *reply)
 }
 
 void
-branch_rollback(struct branches *bs, const char *gid, struct wire_buf *reply)
+branch_rollback(struct branches *bs, const struct wire_msg *m,
+                struct wire_buf *reply)
 {
-	struct branch *b = branch_get(bs, gid, true);
+	const char *gid = m->gid;
+	bool three = m->protocol == WIRE_3PC;
+	struct branch *b;
 
-	if (b == NULL) {
+	if (three && termination_decide(bs->tm, gid, TERM_ABORT) != 0) {
+		/* Decided COMMIT: rolling back would break atomicity. */
+		reply_error(reply, WIRE_E_BAD_REQUEST,
+		            "branch %s: ROLLBACK refused by its 3PC log", gid);
+		return;
+	}
+	if ((b = branch_get(bs, gid, true)) == NULL) {
 		reply_error(reply, WIRE_E_INTERNAL, "out of memory");
 		return;
 	}
 	atomic_store(&b->abort_requested, true);
 	if (pthread_mutex_trylock(&b->mu) == 0) {
 		abort_locked(bs, b);
+		if (three && b->state == BR_ABORTED)
+			termination_done(bs->tm, gid);
 		pthread_mutex_unlock(&b->mu);
 	} else {
 		/* R4: a worker holds it; stop its statement, it rolls back
@@ -755,6 +847,12 @@ branch_rollback(struct branches *bs, const char *gid, struct wire_buf *reply)
 	}
 	reply_ack(reply, gid);
 	branch_put(bs, b);
+}
+
+bool
+branch_is_3pc(struct branches *bs, const char *gid)
+{
+	return termination_owns(bs->tm, gid);
 }
 
 bool

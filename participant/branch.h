@@ -16,6 +16,7 @@
 #include "wire.h"
 
 struct branches;
+struct termination;
 
 struct branch_limits {
 	uint32_t acquire_wait_ms; /* wait for a free connection */
@@ -34,15 +35,22 @@ int branches_open(struct pg_pool *work, struct pg_pool *resolve,
                   const struct branch_limits *limits, struct branches **out);
 void branches_close(struct branches *bs);
 
+/* 3PC: the participant's termination (may be NULL) and its own name. */
+void branches_set_termination(struct branches *bs, struct termination *tm,
+                              const char *self);
+
 /* Handle one request; the reply is encoded into reply (initialised here). */
 void branch_exec(struct branches *bs, const struct wire_msg *m,
                  struct wire_buf *reply);
 void branch_prepare(struct branches *bs, const struct wire_msg *m,
                     struct wire_buf *reply);
-void branch_commit(struct branches *bs, const char *gid,
+void branch_commit(struct branches *bs, const struct wire_msg *m,
                    struct wire_buf *reply);
-void branch_rollback(struct branches *bs, const char *gid,
+void branch_rollback(struct branches *bs, const struct wire_msg *m,
                      struct wire_buf *reply);
+
+/* True for a 3PC branch: its participants resolve it, not the sweeper. */
+bool branch_is_3pc(struct branches *bs, const char *gid);
 
 /* True when the gid is open or being handled here right now. */
 bool branch_is_live(struct branches *bs, const char *gid);

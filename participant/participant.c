@@ -7,9 +7,9 @@
  *
  *   work     EXEC and PREPARE: may wait on locks for as long as a
  *            statement runs;
- *   resolve  COMMIT and ROLLBACK: short, and they release the locks the
- *            work queue may be waiting for, so they must never queue
- *            behind it.
+ *   resolve  COMMIT, ROLLBACK and 3PC's state requests and proposals:
+ *            short, and they release the locks the work queue may be
+ *            waiting for, so they must never queue behind it.
  */
 #include "participant.h"
 
@@ -28,6 +28,7 @@
 #include "net.h"
 #include "pg.h"
 #include "sweeper.h"
+#include "termination.h"
 
 #define MAX_RESULT_BYTES (8u << 20)
 
@@ -63,6 +64,7 @@ struct participant {
 	struct pg_pool *resolve_pool;
 	struct branches *branches;
 	struct sweeper *sweeper;
+	struct termination *termination; /* NULL without log_dir */
 	nng_socket rep;
 	bool rep_open;
 	struct pctx *ctxs;
@@ -127,9 +129,9 @@ queue_pop(struct queue *q)
 }
 
 static const char *
-recv_failpoint(enum wire_type t)
+recv_failpoint(const struct wire_msg *m)
 {
-	switch (t) {
+	switch (m->type) {
 	case WIRE_BR_EXEC:
 		return "participant.recv_exec";
 	case WIRE_BR_PREPARE:
@@ -138,6 +140,13 @@ recv_failpoint(enum wire_type t)
 		return "participant.recv_commit";
 	case WIRE_BR_ROLLBACK:
 		return "participant.recv_rollback";
+	case WIRE_BR_STATE:
+		return "participant.recv_state";
+	case WIRE_BR_PRECOMMIT:
+		/* The coordinator's (ballot 1) apart from a backup's. */
+		return m->ballot == TERM_BALLOT_COORD
+		           ? "participant.recv_coord_precommit"
+		           : "participant.recv_precommit";
 	case WIRE_BEGIN:
 	case WIRE_EXEC:
 	case WIRE_COMMIT:
@@ -151,6 +160,7 @@ recv_failpoint(enum wire_type t)
 	case WIRE_VOTE:
 	case WIRE_ACK:
 	case WIRE_ERROR:
+	case WIRE_STATE:
 		break;
 	}
 	return "participant.recv_other";
@@ -167,10 +177,16 @@ handle(struct participant *p, const struct wire_msg *m, struct wire_buf *r)
 		branch_prepare(p->branches, m, r);
 		break;
 	case WIRE_BR_COMMIT:
-		branch_commit(p->branches, m->gid, r);
+		branch_commit(p->branches, m, r);
 		break;
 	case WIRE_BR_ROLLBACK:
-		branch_rollback(p->branches, m->gid, r);
+		branch_rollback(p->branches, m, r);
+		break;
+	case WIRE_BR_STATE:
+		termination_on_state(p->termination, m, r);
+		break;
+	case WIRE_BR_PRECOMMIT:
+		termination_on_precommit(p->termination, m, r);
 		break;
 	case WIRE_BEGIN:
 	case WIRE_EXEC:
@@ -185,6 +201,7 @@ handle(struct participant *p, const struct wire_msg *m, struct wire_buf *r)
 	case WIRE_VOTE:
 	case WIRE_ACK:
 	case WIRE_ERROR:
+	case WIRE_STATE:
 		net_error_buf(r, WIRE_E_BAD_REQUEST,
 		              "not a request to a participant");
 		break;
@@ -195,7 +212,7 @@ static void
 work_one(struct participant *p, struct pctx *pc)
 {
 	struct wire_buf reply;
-	enum fp_action fa = FAILPOINT(recv_failpoint(pc->m.type));
+	enum fp_action fa = FAILPOINT(recv_failpoint(&pc->m));
 
 	if (fa == FP_DROP) {
 		reply.data = NULL;
@@ -284,7 +301,8 @@ dispatch(struct pctx *pc)
 		wire_buf_free(&b);
 		return;
 	}
-	if (pc->m.type == WIRE_BR_COMMIT || pc->m.type == WIRE_BR_ROLLBACK) {
+	if (pc->m.type == WIRE_BR_COMMIT || pc->m.type == WIRE_BR_ROLLBACK ||
+	    pc->m.type == WIRE_BR_STATE || pc->m.type == WIRE_BR_PRECOMMIT) {
 		queue_push(&p->resolve, pc);
 	} else if (!admit_take(&p->work_inflight, p->nctxs / 2)) {
 		refuse_overload(pc);
@@ -413,6 +431,10 @@ participant_start(const struct part_config *cfg, struct participant **out,
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	if (termination_start(cfg, p->branches, &p->termination, err, errlen) !=
+	    0)
+		goto fail;
+	branches_set_termination(p->branches, p->termination, cfg->name);
 	/* Open branches may hold every work connection while idle: more
 	 * workers than connections keep their next statements flowing. */
 	if (queue_start(&p->work, p, 2 * (size_t)cfg->pool_size) != 0 ||
@@ -450,6 +472,7 @@ participant_stop(struct participant *p)
 	sweeper_stop(p->sweeper);
 	queue_stop(&p->work);
 	queue_stop(&p->resolve);
+	termination_stop(p->termination);
 	for (size_t i = 0; i < p->nctxs; i++) {
 		if (p->ctxs[i].aio != NULL) {
 			nng_aio_stop(p->ctxs[i].aio);

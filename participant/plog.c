@@ -465,7 +465,8 @@ plog_get(struct plog *l, const char *gid, struct term_acceptor *acc,
 	pthread_mutex_lock(&l->mu);
 	if ((e = lookup(l, gid)) != NULL) {
 		f = PLOG_KNOWN;
-		*acc = e->acc;
+		if (acc != NULL)
+			*acc = e->acc;
 		if (has_wait != NULL)
 			*has_wait = e->blob != NULL;
 		if (w != NULL && e->blob != NULL)

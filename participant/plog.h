@@ -64,7 +64,8 @@ int plog_put(struct plog *l, const char *gid, const struct term_acceptor *acc);
 /* Mark gid resolved in PostgreSQL (not forced). */
 int plog_done(struct plog *l, const char *gid);
 
-/* The state of gid; w (may be NULL) gets the wait info, if any. */
+/* The state of gid; acc and w (each may be NULL) get the acceptor and
+ * the wait info, if any. */
 enum plog_find plog_get(struct plog *l, const char *gid,
                         struct term_acceptor *acc, struct plog_wait *w,
                         bool *has_wait);

@@ -121,7 +121,10 @@ resolve_one(struct sweeper *s, const char *gid, uint64_t age_ms)
 {
 	enum wire_outcome o;
 
-	if (branch_is_live(s->bs, gid) || inquire(s, gid, &o) != 0)
+	/* A 3PC branch is finished by its participants (termination.h):
+	 * its coordinator's presumed abort could contradict them. */
+	if (branch_is_3pc(s->bs, gid) || branch_is_live(s->bs, gid) ||
+	    inquire(s, gid, &o) != 0)
 		return;
 	switch (o) {
 	case WIRE_COMMITTED:

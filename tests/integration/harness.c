@@ -944,6 +944,68 @@ hfree_port(void)
 	return port;
 }
 
+bool
+hlog_contains(const char *path, const char *needle)
+{
+	char line[2048];
+	bool found = false;
+	FILE *f = fopen(path, "r");
+
+	while (f != NULL && !found && fgets(line, sizeof line, f) != NULL)
+		found = strstr(line, needle) != NULL;
+	if (f != NULL)
+		fclose(f);
+	return found;
+}
+
+struct log_wait {
+	const char *path;
+	const char *needle;
+};
+
+static bool
+log_wait_cond(void *arg)
+{
+	const struct log_wait *l = arg;
+
+	return hlog_contains(l->path, l->needle);
+}
+
+bool
+hwait_log(const char *path, const char *needle, int timeout_ms)
+{
+	struct log_wait l = {path, needle};
+
+	return hwait_until(log_wait_cond, &l, timeout_ms);
+}
+
+int64_t
+hpg_query_socket(struct hpg *pg, const char *sql)
+{
+	char conninfo[HPATH_MAX + 64];
+	int64_t v = -1;
+	PGconn *conn;
+	PGresult *res;
+
+	snprintf(conninfo, sizeof conninfo,
+	         "host=%s port=%d dbname=postgres user=postgres", pg->dir,
+	         pg->port);
+	conn = PQconnectdb(conninfo);
+	if (PQstatus(conn) != CONNECTION_OK) {
+		herr("%s: %s", pg->dir, PQerrorMessage(conn));
+		PQfinish(conn);
+		return -1;
+	}
+	res = PQexec(conn, sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		herr("%s: %s", sql, PQerrorMessage(conn));
+	else if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+		v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	PQfinish(conn);
+	return v;
+}
+
 void
 hlog_tail(const char *title, const char *path, int lines)
 {
@@ -1045,6 +1107,10 @@ write_coord_conf(struct hcluster *c)
 		fprintf(f, "  - name: bank%d\n    url: \"tcp://%s:%d\"\n",
 		        i + 1, part_addr(c, i), c->part_port[i]);
 	yaml_durations(f, "timeouts", keys, ms, 5);
+	if (o->protocol != NULL)
+		fprintf(f, "protocol: %s\n", o->protocol);
+	if (o->three_phase_mode != NULL)
+		fprintf(f, "three_phase:\n  mode: %s\n", o->three_phase_mode);
 	return close_file(f, c->coord_conf);
 }
 
@@ -1052,10 +1118,11 @@ static int
 write_part_conf(struct hcluster *c, int i)
 {
 	const struct hcluster_opts *o = &c->opts;
-	static const char *const tkeys[] = {"statement", "idle"};
+	static const char *const tkeys[] = {"statement", "idle", "termination"};
 	static const char *const skeys[] = {"interval", "safety"};
 	const unsigned tms[] = {o->statement_timeout_ms,
-	                        o->part_idle_timeout_ms};
+	                        o->part_idle_timeout_ms,
+	                        o->termination_timeout_ms};
 	const unsigned sms[] = {o->sweep_interval_ms, o->sweep_safety_ms};
 	FILE *f = fopen(c->part_conf[i], "w");
 
@@ -1066,14 +1133,14 @@ write_part_conf(struct hcluster *c, int i)
 	fprintf(f,
 	        "name: bank%d\nlisten: \"tcp://%s:%d\"\n"
 	        "database: \"%s\"\nlog_level: %s\ncoordinators:\n"
-	        "  - node: %s\n    url: \"%s\"\n",
+	        "  - node: %s\n    url: \"%s\"\nlog_dir: \"%s/bank%d-log\"\n",
 	        i + 1, part_addr(c, i), c->part_port[i], c->pg[i].conninfo,
-	        log_level(c), COORD_NODE, c->url);
+	        log_level(c), COORD_NODE, c->url, c->dir, i + 1);
 	if (o->pool_size != 0)
 		fprintf(f, "pool_size: %u\n", o->pool_size);
 	if (o->part_contexts != 0)
 		fprintf(f, "contexts: %u\n", o->part_contexts);
-	yaml_durations(f, "timeouts", tkeys, tms, 2);
+	yaml_durations(f, "timeouts", tkeys, tms, 3);
 	yaml_durations(f, "sweep", skeys, sms, 2);
 	return close_file(f, c->part_conf[i]);
 }

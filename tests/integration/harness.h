@@ -59,6 +59,12 @@ const char *hpg_host(const struct hpg *pg);
 int hpg_exec(struct hpg *pg, const char *sql);
 /* Run a query returning one integer (NULL reads as 0). */
 int hpg_query_i64(struct hpg *pg, const char *sql, int64_t *out);
+/*
+ * A query returning one integer, through the Unix socket: the filesystem
+ * is shared across namespaces, so this reaches a database cut off by
+ * hcluster_cut(). -1 on error (printed), or when the value is NULL.
+ */
+int64_t hpg_query_socket(struct hpg *pg, const char *sql);
 /* Our prepared transactions (gid LIKE 'xact\_%'), or -1 on error. */
 int64_t hpg_prepared_count(struct hpg *pg);
 
@@ -96,6 +102,11 @@ bool hwait_until(bool (*cond)(void *), void *arg, int timeout_ms);
 bool hwait_port(int port, int timeout_ms);
 /* A TCP port that was free on 127.0.0.1 a moment ago, or -1. */
 int hfree_port(void);
+
+/* True when a line of the file at path contains needle. */
+bool hlog_contains(const char *path, const char *needle);
+/* Wait up to timeout_ms until it does. */
+bool hwait_log(const char *path, const char *needle, int timeout_ms);
 
 /* Print the last lines of a file to stderr, under a header. */
 void hlog_tail(const char *title, const char *path, int lines);
@@ -138,12 +149,15 @@ struct hcluster_opts {
 	unsigned request_timeout_ms;
 	unsigned commit_wait_ms;
 	unsigned retry_max_ms;
-	char *const *coord_env; /* e.g. {"XACT_FAILPOINTS=...", NULL} */
+	char *const *coord_env;       /* e.g. {"XACT_FAILPOINTS=...", NULL} */
+	const char *protocol;         /* "2pc" or "3pc"; NULL: default */
+	const char *three_phase_mode; /* "quorum" or "plain"; NULL: default */
 	/* participants */
 	unsigned statement_timeout_ms;
 	unsigned part_idle_timeout_ms;
 	unsigned sweep_interval_ms;
 	unsigned sweep_safety_ms;
+	unsigned termination_timeout_ms; /* 3PC */
 	unsigned pool_size;
 	unsigned part_contexts;              /* participant REP contexts */
 	char *const *part_env[HCLUSTER_MAX]; /* per participant, may be NULL */

@@ -60,33 +60,6 @@ finish(void)
 
 TestSuite(partition, .fini = finish, .timeout = 120);
 
-/*
- * A query on a database through its Unix socket: the filesystem is shared
- * across namespaces, so this reaches the isolated database during a cut.
- */
-static int64_t
-query_by_socket(struct hpg *pg, const char *sql)
-{
-	char conninfo[HPATH_MAX + 64];
-	int64_t v = -1;
-	PGconn *conn;
-	PGresult *res;
-
-	snprintf(conninfo, sizeof conninfo,
-	         "host=%s port=%d dbname=postgres user=postgres", pg->dir,
-	         pg->port);
-	conn = PQconnectdb(conninfo);
-	cr_assert_eq(PQstatus(conn), CONNECTION_OK, "%s", PQerrorMessage(conn));
-	res = PQexec(conn, sql);
-	cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s: %s", sql,
-	             PQerrorMessage(conn));
-	if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
-		v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	PQfinish(conn);
-	return v;
-}
-
 static int64_t
 balance(int db, int id)
 {
@@ -94,15 +67,15 @@ balance(int db, int id)
 
 	snprintf(sql, sizeof sql, "SELECT balance FROM accounts WHERE id = %d",
 	         id);
-	return query_by_socket(&C.pg[db], sql);
+	return hpg_query_socket(&C.pg[db], sql);
 }
 
 static int64_t
 prepared(int db)
 {
-	return query_by_socket(&C.pg[db],
-	                       "SELECT count(*) FROM pg_prepared_xacts "
-	                       "WHERE gid LIKE 'xact\\_%'");
+	return hpg_query_socket(&C.pg[db],
+	                        "SELECT count(*) FROM pg_prepared_xacts "
+	                        "WHERE gid LIKE 'xact\\_%'");
 }
 
 /* A transfer from bank1 to bank2, run on a thread while the test cuts. */
@@ -149,33 +122,11 @@ transfer_start(struct transfer *t, int id, long amount)
 	cr_assert_eq(pthread_create(&t->thread, NULL, transfer_main, t), 0);
 }
 
-struct log_line {
-	const char *path;
-	const char *needle;
-};
-
-static bool
-log_has(void *arg)
-{
-	const struct log_line *l = arg;
-	char line[1024];
-	bool found = false;
-	FILE *f = fopen(l->path, "r");
-
-	while (f != NULL && !found && fgets(line, sizeof line, f) != NULL)
-		found = strstr(line, l->needle) != NULL;
-	if (f != NULL)
-		fclose(f);
-	return found;
-}
-
 static void
 wait_log(struct hproc *p, const char *needle)
 {
-	struct log_line l = {p->log, needle};
-
-	hc_assert(&C, hwait_until(log_has, &l, 20000), "%s never logged \"%s\"",
-	          p->name, needle);
+	hc_assert(&C, hwait_log(p->log, needle, 20000),
+	          "%s never logged \"%s\"", p->name, needle);
 }
 
 static void

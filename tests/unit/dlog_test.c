@@ -782,3 +782,59 @@ Test(dlog, crash_after_commit_logged_keeps_the_commit)
 	cr_assert_str_eq(s.names[0][2], "bank3");
 	dlog_close(d);
 }
+
+static void
+precommit_sync(struct dlog *d, const char *gid)
+{
+	struct waiter w;
+
+	waiter_init(&w);
+	cr_assert_eq(dlog_precommit(d, gid, two_names, 2, on_durable, &w), 0);
+	wait_for(&w, 1);
+	waiter_destroy(&w);
+}
+
+static void
+visit_precommit(struct dlog *d, struct seen *s)
+{
+	memset(s, 0, sizeof(*s));
+	cr_assert_eq(dlog_foreach_precommit(d, collect, s), 0);
+}
+
+/*
+ * 3PC: PRECOMMIT without COMMIT is in doubt (recovery must ask the
+ * participants); COMMIT after it is a commit; END after it alone is the
+ * participants' abort, and presumed abort answers again. Through a
+ * restart and a compaction alike.
+ */
+Test(dlog, precommit_states_survive_restart_and_compaction)
+{
+	struct dlog *d = open_log(RETAIN);
+	char pc[GID_MAX], cm[GID_MAX], ab[GID_MAX];
+	struct seen s;
+
+	precommit_sync(d, mkgid(pc, 1, 1));
+	precommit_sync(d, mkgid(cm, 1, 2));
+	commit_sync(d, cm, two_names, 2);
+	precommit_sync(d, mkgid(ab, 1, 3));
+	dlog_end(d, ab);
+	for (int round = 0; round < 3; round++) {
+		cr_assert_eq(dlog_lookup(d, pc), DLOG_PRECOMMITTED, "round %d",
+		             round);
+		cr_assert_eq(dlog_lookup(d, cm), DLOG_COMMITTED);
+		cr_assert_eq(dlog_lookup(d, ab), DLOG_NONE);
+		visit_precommit(d, &s);
+		cr_assert_eq(s.n, 1);
+		cr_assert_str_eq(s.gid[0], pc);
+		cr_assert_eq(s.nnames[0], 2);
+		visit_open(d, &s);
+		cr_assert_eq(s.n, 1, "only the commit is open for phase 2");
+		cr_assert_str_eq(s.gid[0], cm);
+		if (round == 1)
+			cr_assert_eq(dlog_maybe_compact(d, 1, err, sizeof(err)),
+			             0, "%s", err);
+		dlog_close(d);
+		d = open_log(RETAIN);
+	}
+	dlog_close(d);
+}

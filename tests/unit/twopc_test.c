@@ -1085,6 +1085,9 @@ note_state(struct model *m)
 	switch (tp.state) {
 	case TWOPC_ACTIVE:
 	case TWOPC_PREPARING:
+	case TWOPC_PRELOGGING:
+	case TWOPC_PRECOMMITTING:
+	case TWOPC_LEARNING:
 		break;
 	case TWOPC_LOGGING:
 		m->was_committing = true;

@@ -81,6 +81,30 @@ static const struct sample samples[] = {
      P(1) | P(2) | P(3)},
     {"br_prepare_nosql", WIRE_BR_PREPARE, {STR(GID, "xact_c1_7_5")}, P(1)},
     {"br_commit", WIRE_BR_COMMIT, {STR(GID, "xact_c1_7_6")}, P(1)},
+    {"br_commit_3pc",
+     WIRE_BR_COMMIT,
+     {STR(GID, "xact_c1_7_6"), INT(PROTOCOL, WIRE_3PC)},
+     P(1) | P(2)},
+    {"begin_3pc", WIRE_BEGIN, {INT(PROTOCOL, WIRE_3PC)}, P(0) | P(1)},
+    {"br_prepare_3pc",
+     WIRE_BR_PREPARE,
+     {STR(GID, "xact_c1_7_5"), INT(PROTOCOL, WIRE_3PC), INT(RANK, 1),
+      INT(QUORUM, 1), STR(NAME, "a"), STR(URL, "tcp://10.0.0.1:7611"),
+      STR(NAME, "b"), STR(URL, "tcp://10.0.0.2:7611"), STR(SQL, "SELECT 1")},
+     P(1) | P(8) | P(9)},
+    {"br_state",
+     WIRE_BR_STATE,
+     {STR(GID, "xact_c1_7_5"), INT(BALLOT, 65537)},
+     P(2)},
+    {"br_precommit",
+     WIRE_BR_PRECOMMIT,
+     {STR(GID, "xact_c1_7_5"), INT(BALLOT, 1), INT(VALUE, 1)},
+     P(3)},
+    {"state",
+     WIRE_STATE,
+     {STR(GID, "xact_c1_7_5"), INT(CODE, WIRE_ST_ANSWER), INT(BALLOT, 65536),
+      INT(VALUE, 0), INT(ACCEPTED, 1), INT(ACC_BALLOT, 1), INT(VOTED, 1)},
+     P(2) | P(3) | P(4) | P(6) | P(7)},
     {"br_rollback", WIRE_BR_ROLLBACK, {STR(GID, "xact_c1_7_7")}, P(1)},
     {"inquire", WIRE_INQUIRE, {STR(GID, "xact_c1_7_8")}, P(1)},
     {"begun", WIRE_BEGUN, {STR(GID, "xact_c1_7_9")}, P(1)},
@@ -167,6 +191,12 @@ required_scalars(enum wire_type t)
 		return code;
 	case WIRE_ERROR:
 		return code | text;
+	case WIRE_BR_STATE:
+		return gid | 1u << WIRE_T_BALLOT;
+	case WIRE_BR_PRECOMMIT:
+		return gid | 1u << WIRE_T_BALLOT | 1u << WIRE_T_VALUE;
+	case WIRE_STATE:
+		return gid | code;
 	}
 	return 0;
 }
@@ -188,13 +218,22 @@ put_spec(struct wire_buf *b, const struct fspec *f)
 	case WIRE_T_SQL:
 	case WIRE_T_COLUMN:
 	case WIRE_T_CELL:
+	case WIRE_T_URL:
 		wire_put_str(b, f->tag, f->s);
 		break;
 	case WIRE_T_SEQ:
 	case WIRE_T_AFFECTED:
+	case WIRE_T_BALLOT:
+	case WIRE_T_ACC_BALLOT:
 		wire_put_u64(b, f->tag, f->v);
 		break;
 	case WIRE_T_CODE:
+	case WIRE_T_PROTOCOL:
+	case WIRE_T_VALUE:
+	case WIRE_T_ACCEPTED:
+	case WIRE_T_RANK:
+	case WIRE_T_QUORUM:
+	case WIRE_T_VOTED:
 		wire_put_u32(b, f->tag, (uint32_t)f->v);
 		break;
 	case WIRE_T_NULL:
@@ -231,7 +270,8 @@ expect_fields(const struct sample *s, unsigned k, const struct wire_msg *m)
 	const char *gid = NULL, *sqlstate = NULL, *text = NULL;
 	bool has_seq = false, has_code = false, has_affected = false;
 	uint64_t seq = 0, affected = 0;
-	uint32_t code = 0, item = 0;
+	uint32_t code = 0, item = 0, present = 0;
+	uint64_t u[32] = {0};
 
 	cr_assert_eq(m->type, s->type, "%s", s->name);
 	for (unsigned i = 0; i < k; i++) {
@@ -270,14 +310,37 @@ expect_fields(const struct sample *s, unsigned k, const struct wire_msg *m)
 			has_code = true;
 			code = (uint32_t)f->v;
 			break;
+		case WIRE_T_PROTOCOL:
+		case WIRE_T_BALLOT:
+		case WIRE_T_VALUE:
+		case WIRE_T_ACCEPTED:
+		case WIRE_T_ACC_BALLOT:
+		case WIRE_T_RANK:
+		case WIRE_T_QUORUM:
+		case WIRE_T_VOTED:
+			u[f->tag] = f->v;
+			break;
 		case WIRE_T_NAME:
 		case WIRE_T_SQL:
 		case WIRE_T_COLUMN:
 		case WIRE_T_CELL:
 		case WIRE_T_NULL:
+		case WIRE_T_URL:
 			break;
 		}
+		present |= 1u << f->tag;
 	}
+	cr_assert_eq(m->present, present, "%s: present", s->name);
+	cr_assert_eq(m->protocol, u[WIRE_T_PROTOCOL], "%s", s->name);
+	cr_assert_eq(m->ballot, u[WIRE_T_BALLOT], "%s", s->name);
+	cr_assert_eq(m->has_ballot, (present >> WIRE_T_BALLOT) & 1, "%s",
+	             s->name);
+	cr_assert_eq(m->value, u[WIRE_T_VALUE], "%s", s->name);
+	cr_assert_eq(m->accepted, u[WIRE_T_ACCEPTED], "%s", s->name);
+	cr_assert_eq(m->acc_ballot, u[WIRE_T_ACC_BALLOT], "%s", s->name);
+	cr_assert_eq(m->rank, u[WIRE_T_RANK], "%s", s->name);
+	cr_assert_eq(m->quorum, u[WIRE_T_QUORUM], "%s", s->name);
+	cr_assert_eq(m->voted, u[WIRE_T_VOTED], "%s", s->name);
 	cr_assert_eq(m->nitems, item, "%s", s->name);
 	if (item == 0)
 		cr_assert_null(m->items, "%s: no items, no array", s->name);
@@ -317,6 +380,20 @@ reencode(const struct wire_msg *m, struct wire_buf *b)
 		wire_put_str(b, WIRE_T_TEXT, m->text);
 	if (m->has_affected)
 		wire_put_u64(b, WIRE_T_AFFECTED, m->affected);
+#define PUT(tag, fn, field)                                                    \
+	do {                                                                   \
+		if (m->present & (1u << (tag)))                                \
+			fn(b, (tag), m->field);                                \
+	} while (0)
+	PUT(WIRE_T_PROTOCOL, wire_put_u32, protocol);
+	PUT(WIRE_T_BALLOT, wire_put_u64, ballot);
+	PUT(WIRE_T_VALUE, wire_put_u32, value);
+	PUT(WIRE_T_ACCEPTED, wire_put_u32, accepted);
+	PUT(WIRE_T_ACC_BALLOT, wire_put_u64, acc_ballot);
+	PUT(WIRE_T_RANK, wire_put_u32, rank);
+	PUT(WIRE_T_QUORUM, wire_put_u32, quorum);
+	PUT(WIRE_T_VOTED, wire_put_u32, voted);
+#undef PUT
 	for (uint32_t i = 0; i < m->nitems; i++) {
 		if (m->items[i].tag == WIRE_T_NULL)
 			wire_put_null(b);
@@ -643,7 +720,7 @@ Test(wire, rejects_bad_header)
 	h[2] = WIRE_VERSION + 1;
 	expect_reject(h, 4, "version");
 	memcpy(h, ok, 4);
-	static const uint8_t bad_types[] = {0, 7, 9, 14, 19, 21, 29, 36, 255};
+	static const uint8_t bad_types[] = {0, 7, 9, 16, 19, 21, 29, 37, 255};
 	for (size_t i = 0; i < sizeof(bad_types); i++) {
 		h[3] = bad_types[i];
 		expect_reject(h, 4, "unknown message type");
@@ -665,7 +742,7 @@ Test(wire, rejects_oversize_message)
 
 Test(wire, rejects_unknown_tag)
 {
-	static const uint8_t tags[] = {0, 7, 15, 21, 100, 255};
+	static const uint8_t tags[] = {0, 15, 22, 31, 100, 255};
 
 	for (size_t i = 0; i < sizeof(tags); i++) {
 		struct raw r;

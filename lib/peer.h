@@ -1,5 +1,6 @@
 /*
- * peer: asynchronous requests from the coordinator to one participant.
+ * peer: asynchronous requests to one participant (from the coordinator, or
+ * from another participant running 3PC's termination protocol).
  *
  * One REQ socket per participant (a REQ socket spreads requests over all
  * its connected peers, so it must not be shared), one nng_ctx per request
