@@ -31,6 +31,7 @@
 #define FAULT_PART_IDLE_TIMEOUT_MS 3000 /* participant: unprepared branch */
 #define FAULT_SWEEP_INTERVAL_MS    300
 #define FAULT_SWEEP_SAFETY_MS      1000
+#define FAULT_TERMINATION_MS       1000 /* 3PC: participant's timeout */
 #define FAULT_CLIENT_TIMEOUT_MS    4000 /* xact-bank --timeout-ms */
 #define FAULT_LONGEST_TIMEOUT_MS   4000 /* the largest of the above */
 
@@ -44,6 +45,7 @@ struct scenario {
 	const char *what; /* one line for the README and --list */
 	bool submit;      /* xact_submit() transfers, not step by step */
 	bool partition;   /* the victim and its database in a namespace */
+	bool three_phase; /* transfers run with 3PC (quorum mode) */
 	int seconds;      /* workload length; 0: the default */
 	/*
 	 * Failpoint specs, "%d" standing for a skip count drawn from

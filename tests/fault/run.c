@@ -192,6 +192,8 @@ bank_start(struct frun *r, uint64_t seed)
 	                timeout,
 	                "--journal",
 	                r->journal,
+	                "--protocol",
+	                r->s->three_phase ? "3pc" : "2pc",
 	                r->s->submit ? "--submit" : NULL,
 	                NULL};
 
@@ -510,6 +512,7 @@ frun_scenario(const struct scenario *s, uint64_t seed, bool verbose,
 	    .part_idle_timeout_ms = FAULT_PART_IDLE_TIMEOUT_MS,
 	    .sweep_interval_ms = FAULT_SWEEP_INTERVAL_MS,
 	    .sweep_safety_ms = FAULT_SWEEP_SAFETY_MS,
+	    .termination_timeout_ms = FAULT_TERMINATION_MS,
 	};
 
 	memset(r, 0, sizeof *r);

@@ -316,6 +316,18 @@ inject_nothing(struct frun *r)
 		.skip_max = hi, .inject = inject_exit, .exit_code = 86,        \
 	}
 
+#define CRASH_3PC(who, point, lo, hi)                                          \
+	{                                                                      \
+		.name = "3pc:crash:" point,                                    \
+		.what = "3PC: the " who " crashes at " point                   \
+		        " (kill -9 by failpoint) and restarts",                \
+		.three_phase = true, .submit = true,                           \
+		.coord_fp = who[0] == 'c' ? point "=@+crash" : NULL,           \
+		.part_fp = who[0] == 'p' ? point "=@+crash" : NULL,            \
+		.skip_min = lo, .skip_max = hi, .inject = inject_exit,         \
+		.exit_code = 86,                                               \
+	}
+
 const struct scenario fault_scenarios[] = {
     CRASH_COORD("coord.before_prepare_send", 20, 60, true),
     CRASH_COORD("coord.before_rollback_send", 2, 6, false),
@@ -337,6 +349,33 @@ const struct scenario fault_scenarios[] = {
     CRASH_PART("participant.recv_commit", 8, 30, true),
     CRASH_PART("participant.recv_exec", 8, 30, false),
     CRASH_PART("participant.recv_rollback", 1, 4, false),
+    CRASH_3PC("coordinator", "coord.before_precommit_log", 15, 45),
+    CRASH_3PC("coordinator", "coord.after_precommit_ack", 15, 45),
+    CRASH_3PC("participant", "participant.after_accept", 8, 30),
+    CRASH_3PC("participant", "participant.after_prepare", 8, 30),
+    {
+        .name = "3pc:kill:coordinator",
+        .what = "3PC: kill -9 of the coordinator at a random moment, restart",
+        .three_phase = true,
+        .submit = true,
+        .inject = inject_kill_coord,
+    },
+    {
+        .name = "3pc:kill:participant",
+        .what = "3PC: kill -9 of a random participant at a random moment, "
+                "restart",
+        .three_phase = true,
+        .inject = inject_kill_part,
+    },
+    {
+        .name = "3pc:partition:random",
+        .seconds = 10,
+        .what = "3PC, quorum mode: the link to a random participant is cut "
+                "at a random moment for up to 5.5 s, then healed",
+        .three_phase = true,
+        .partition = true,
+        .inject = inject_partition_random,
+    },
     {
         .name = "kill:coordinator-1",
         .what = "kill -9 of the coordinator at a random moment, restart",
