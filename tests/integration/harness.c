@@ -1006,6 +1006,23 @@ hpg_query_socket(struct hpg *pg, const char *sql)
 	return v;
 }
 
+int64_t
+hpg_prepared_socket(struct hpg *pg)
+{
+	return hpg_query_socket(pg, "SELECT count(*) FROM pg_prepared_xacts "
+	                            "WHERE gid LIKE 'xact\\_%'");
+}
+
+int64_t
+hbank_balance_socket(struct hpg *pg, int id)
+{
+	char sql[96];
+
+	snprintf(sql, sizeof sql, "SELECT balance FROM accounts WHERE id = %d",
+	         id);
+	return hpg_query_socket(pg, sql);
+}
+
 void
 hlog_tail(const char *title, const char *path, int lines)
 {

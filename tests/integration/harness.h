@@ -65,6 +65,9 @@ int hpg_query_i64(struct hpg *pg, const char *sql, int64_t *out);
  * hcluster_cut(). -1 on error (printed), or when the value is NULL.
  */
 int64_t hpg_query_socket(struct hpg *pg, const char *sql);
+/* Through the socket too: our prepared transactions, one balance. */
+int64_t hpg_prepared_socket(struct hpg *pg);
+int64_t hbank_balance_socket(struct hpg *pg, int id);
 /* Our prepared transactions (gid LIKE 'xact\_%'), or -1 on error. */
 int64_t hpg_prepared_count(struct hpg *pg);
 

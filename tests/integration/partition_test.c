@@ -60,24 +60,6 @@ finish(void)
 
 TestSuite(partition, .fini = finish, .timeout = 120);
 
-static int64_t
-balance(int db, int id)
-{
-	char sql[96];
-
-	snprintf(sql, sizeof sql, "SELECT balance FROM accounts WHERE id = %d",
-	         id);
-	return hpg_query_socket(&C.pg[db], sql);
-}
-
-static int64_t
-prepared(int db)
-{
-	return hpg_query_socket(&C.pg[db],
-	                        "SELECT count(*) FROM pg_prepared_xacts "
-	                        "WHERE gid LIKE 'xact\\_%'");
-}
-
 /* A transfer from bank1 to bank2, run on a thread while the test cuts. */
 struct transfer {
 	pthread_t thread;
@@ -204,13 +186,14 @@ Test(partition, cut_after_prepare_aborts_everywhere)
 	cr_assert_eq(t.rc, 0, "%s", t.err);
 	cr_assert_eq(t.outcome, XACT_ABORTED, "the lost vote aborts");
 	sleep_ms(CUT_MS); /* the cut goes on: sweeps find bank2 in doubt */
-	cr_assert_eq(prepared(ISOLATED), 1, "bank2 waits, in doubt");
-	cr_assert_eq(prepared(0), 0, "bank1 rolled back");
+	cr_assert_eq(hpg_prepared_socket(&C.pg[ISOLATED]), 1,
+	             "bank2 waits, in doubt");
+	cr_assert_eq(hpg_prepared_socket(&C.pg[0]), 0, "bank1 rolled back");
 	cr_assert_eq(hcluster_heal(&C), 0);
 	hc_assert(&C, hcluster_wait_no_prepared(&C, 30000),
 	          "bank2's branch resolved after healing");
-	cr_assert_eq(balance(0, 1), BALANCE);
-	cr_assert_eq(balance(ISOLATED, 1), BALANCE);
+	cr_assert_eq(hbank_balance_socket(&C.pg[0], 1), BALANCE);
+	cr_assert_eq(hbank_balance_socket(&C.pg[ISOLATED], 1), BALANCE);
 	cr_assert(commits(), "the healed cluster commits");
 }
 
@@ -233,13 +216,16 @@ Test(partition, cut_after_commit_record_commits_after_healing)
 	pthread_join(t.thread, NULL);
 	cr_assert_eq(t.rc, 0, "%s", t.err);
 	cr_assert_eq(t.outcome, XACT_COMMITTED, "the decision was logged");
-	cr_assert_eq(balance(0, 2), BALANCE - 100, "bank1 committed");
+	cr_assert_eq(hbank_balance_socket(&C.pg[0], 2), BALANCE - 100,
+	             "bank1 committed");
 	sleep_ms(CUT_MS);
-	cr_assert_eq(prepared(ISOLATED), 1, "bank2 still in doubt");
-	cr_assert_eq(balance(ISOLATED, 2), BALANCE, "not yet committed");
+	cr_assert_eq(hpg_prepared_socket(&C.pg[ISOLATED]), 1,
+	             "bank2 still in doubt");
+	cr_assert_eq(hbank_balance_socket(&C.pg[ISOLATED], 2), BALANCE,
+	             "not yet committed");
 	cr_assert_eq(hcluster_heal(&C), 0);
 	hc_assert(&C, hcluster_wait_no_prepared(&C, 30000),
 	          "the resent COMMIT reached bank2 after healing");
-	cr_assert_eq(balance(ISOLATED, 2), BALANCE + 100);
+	cr_assert_eq(hbank_balance_socket(&C.pg[ISOLATED], 2), BALANCE + 100);
 	cr_assert(commits(), "the healed cluster commits");
 }

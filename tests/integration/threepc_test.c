@@ -50,24 +50,6 @@ finish(void)
 
 TestSuite(threepc, .fini = finish, .timeout = 120);
 
-static int64_t
-balance(int db, int id)
-{
-	char sql[96];
-
-	snprintf(sql, sizeof sql, "SELECT balance FROM accounts WHERE id = %d",
-	         id);
-	return hpg_query_socket(&C.pg[db], sql);
-}
-
-static int64_t
-prepared(int db)
-{
-	return hpg_query_socket(&C.pg[db],
-	                        "SELECT count(*) FROM pg_prepared_xacts "
-	                        "WHERE gid LIKE 'xact\\_%'");
-}
-
 struct transfer {
 	pthread_t thread;
 	long amount;
@@ -143,7 +125,9 @@ wait_coord_crashed(void)
 static int
 moved(int id, long amount)
 {
-	int64_t a = balance(0, id), b = balance(1, id), c = balance(2, id);
+	int64_t a = hbank_balance_socket(&C.pg[0], id),
+	        b = hbank_balance_socket(&C.pg[1], id),
+	        c = hbank_balance_socket(&C.pg[2], id);
 
 	if (a == BALANCE - 2 * amount && b == BALANCE + amount &&
 	    c == BALANCE + amount)
@@ -199,7 +183,7 @@ Test(threepc, commits_and_aborts_with_the_coordinator_up)
 	cr_assert_eq(xact_commit(tx, &out), 0, "%s", xact_errmsg(c));
 	cr_assert_eq(out, XACT_ABORTED, "bank3's failed statement votes NO");
 	xact_tx_free(tx);
-	cr_assert_eq(balance(1, 3), BALANCE);
+	cr_assert_eq(hbank_balance_socket(&C.pg[1], 3), BALANCE);
 	cr_assert_eq(xact_set_protocol(c, (xact_protocol)7), -1);
 	xact_disconnect(c);
 }
@@ -296,7 +280,8 @@ Test(threepc, participant_restarts_from_wait)
 	pthread_join(t.thread, NULL);
 	cr_assert_eq(t.rc, 0, "%s", t.err);
 	cr_assert_eq(t.outcome, XACT_ABORTED);
-	cr_assert_eq(prepared(1), 1, "bank2's branch survived the crash");
+	cr_assert_eq(hpg_prepared_socket(&C.pg[1]), 1,
+	             "bank2's branch survived the crash");
 	C.opts.part_env[1] = NULL;
 	cr_assert_eq(hcluster_restart_part(&C, 1), 0);
 	wait_log(&C.part[1], "3PC branch open at start", 10000);
@@ -325,7 +310,8 @@ Test(threepc, participant_restarts_from_precommitted)
 	pthread_join(t.thread, NULL);
 	cr_assert_eq(t.rc, 0, "%s", t.err);
 	cr_assert_eq(t.outcome, XACT_COMMITTED, "%s", t.err);
-	cr_assert_eq(prepared(2), 1, "bank3 still holds its branch");
+	cr_assert_eq(hpg_prepared_socket(&C.pg[2]), 1,
+	             "bank3 still holds its branch");
 	C.opts.part_env[2] = NULL;
 	cr_assert_eq(hcluster_restart_part(&C, 2), 0);
 	hc_assert(&C, hcluster_wait_no_prepared(&C, 30000),
@@ -357,8 +343,8 @@ Test(threepc, backup_killed_mid_termination)
 	hc_assert(&C, hproc_wait(&C.part[0], 20000, &status) == 0,
 	          "bank1 did not crash as backup");
 	wait_log(&C.part[1], "decided as backup coordinator", 20000);
-	cr_assert_eq(prepared(1), 0, "bank2 finished");
-	cr_assert_eq(prepared(2), 0, "bank3 finished");
+	cr_assert_eq(hpg_prepared_socket(&C.pg[1]), 0, "bank2 finished");
+	cr_assert_eq(hpg_prepared_socket(&C.pg[2]), 0, "bank3 finished");
 	C.opts.part_env[0] = NULL;
 	cr_assert_eq(hcluster_restart_part(&C, 0), 0);
 	hc_assert(&C, hcluster_wait_no_prepared(&C, 30000),
@@ -399,7 +385,7 @@ split_precommitted_from_uncertain(const char *mode)
 static bool
 resolved(int db)
 {
-	return prepared(db) == 0;
+	return hpg_prepared_socket(&C.pg[db]) == 0;
 }
 
 static bool
@@ -424,9 +410,12 @@ Test(threepc, plain_mode_splits_under_a_partition)
 	          "bank2 and bank3 decided on their side");
 	hc_assert(&C, hwait_until(bank1_resolved, NULL, 20000),
 	          "bank1 decided alone on its side");
-	cr_assert_eq(balance(0, 1), BALANCE - 20, "bank1 committed");
-	cr_assert_eq(balance(1, 1), BALANCE, "bank2 aborted");
-	cr_assert_eq(balance(2, 1), BALANCE, "bank3 aborted");
+	cr_assert_eq(hbank_balance_socket(&C.pg[0], 1), BALANCE - 20,
+	             "bank1 committed");
+	cr_assert_eq(hbank_balance_socket(&C.pg[1], 1), BALANCE,
+	             "bank2 aborted");
+	cr_assert_eq(hbank_balance_socket(&C.pg[2], 1), BALANCE,
+	             "bank3 aborted");
 	cr_assert_eq(hcluster_heal(&C), 0);
 }
 
@@ -440,11 +429,14 @@ Test(threepc, quorum_mode_blocks_the_minority_until_healed)
 	split_precommitted_from_uncertain("quorum");
 	hc_assert(&C, hwait_until(others_resolved, NULL, 20000),
 	          "the majority side decided");
-	cr_assert_eq(balance(1, 1), BALANCE, "bank2 aborted");
-	cr_assert_eq(balance(2, 1), BALANCE, "bank3 aborted");
+	cr_assert_eq(hbank_balance_socket(&C.pg[1], 1), BALANCE,
+	             "bank2 aborted");
+	cr_assert_eq(hbank_balance_socket(&C.pg[2], 1), BALANCE,
+	             "bank3 aborted");
 	wait_log(&C.part[0], "too few answers (quorum mode); waiting", 10000);
 	sleep_ms(3 * TERM_MS); /* the cut goes on: bank1 keeps waiting */
-	cr_assert_eq(prepared(0), 1, "bank1 blocks, pre-committed");
+	cr_assert_eq(hpg_prepared_socket(&C.pg[0]), 1,
+	             "bank1 blocks, pre-committed");
 	cr_assert_eq(hcluster_heal(&C), 0);
 	hc_assert(&C, hwait_until(bank1_resolved, NULL, 30000),
 	          "bank1 finished once healed");
