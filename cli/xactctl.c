@@ -4,9 +4,11 @@
  *   xactctl [-u URL | -c coordinator.yaml] exec [--protocol 2pc|3pc]
  *           -p NAME "SQL" [-p NAME "SQL"]...
  *   xactctl [-u URL | -c coordinator.yaml] status GID
+ *   xactctl [-u URL | -c coordinator.yaml] stats
  *
  * Exit: 0 committed, 1 aborted (reason on stderr), 2 error (outcome of an
  * exec unknown: ask with status), 3 status: in progress.
+ * stats prints one "name value" line per counter of the coordinator.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -30,6 +32,7 @@ usage(FILE *f)
 	        "usage: xactctl [-u URL | -c FILE] [-t MS] exec "
 	        "[--protocol 2pc|3pc] -p NAME SQL [-p NAME SQL]...\n"
 	        "       xactctl [-u URL | -c FILE] [-t MS] status GID\n"
+	        "       xactctl [-u URL | -c FILE] [-t MS] stats\n"
 	        "  -u URL   coordinator URL (default $XACT_URL or "
 	        "tcp://127.0.0.1:7600)\n"
 	        "  -c FILE  take the URL from the coordinator's config file\n"
@@ -161,6 +164,26 @@ cmd_status(xact_conn *c, int argc, char **argv)
 	                           : EXIT_IN_PROGRESS;
 }
 
+static int
+cmd_stats(xact_conn *c, int argc)
+{
+	xact_result *r;
+
+	if (argc != 0) {
+		fprintf(stderr, "xactctl: stats takes no arguments\n");
+		return EXIT_ERROR;
+	}
+	if (xact_stats(c, &r) != 0) {
+		fprintf(stderr, "xactctl: %s\n", xact_errmsg(c));
+		return EXIT_ERROR;
+	}
+	for (size_t i = 0; i < xact_result_nrows(r); i++)
+		printf("%-14s %s\n", xact_result_value(r, i, 0),
+		       xact_result_value(r, i, 1));
+	xact_result_free(r);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -215,6 +238,8 @@ main(int argc, char **argv)
 		rc = cmd_exec(c, argc - optind - 1, argv + optind + 1);
 	else if (strcmp(argv[optind], "status") == 0)
 		rc = cmd_status(c, argc - optind - 1, argv + optind + 1);
+	else if (strcmp(argv[optind], "stats") == 0)
+		rc = cmd_stats(c, argc - optind - 1);
 	else {
 		fprintf(stderr, "xactctl: unknown command \"%s\"\n",
 		        argv[optind]);

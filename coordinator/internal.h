@@ -30,6 +30,8 @@ struct coord_stats {
 	atomic_uint_fast64_t begun;
 	atomic_uint_fast64_t committed;
 	atomic_uint_fast64_t aborted;
+	atomic_uint_fast64_t
+	    one_phase; /* of committed: one participant, no log */
 	atomic_uint_fast64_t bad_requests;
 };
 
@@ -93,6 +95,9 @@ void tx_reply_outcome(struct tx *tx); /* answers tx->waiter */
 enum wire_outcome coord_outcome(struct coordinator *co, const char *gid,
                                 bool *forgotten);
 void tx_free(struct tx *tx);
+
+/* stats.c: answers a STATS request */
+void coord_handle_stats(struct cctx *cc, struct coordinator *co);
 
 /* server.c */
 void cctx_reply(struct cctx *cc, const struct wire_buf *b);

@@ -463,6 +463,9 @@ dispatch(struct cctx *cc, nng_msg *msg)
 		case WIRE_INQUIRE:
 			handle_status(cc, &m);
 			break;
+		case WIRE_STATS:
+			coord_handle_stats(cc, cc->co);
+			break;
 		case WIRE_BR_EXEC:
 		case WIRE_BR_PREPARE:
 		case WIRE_BR_COMMIT:

@@ -302,6 +302,25 @@ xact_status(xact_conn *c, const char *gid, xact_outcome *out)
 }
 
 int
+xact_stats(xact_conn *c, xact_result **out)
+{
+	struct wire_buf b;
+	struct wire_msg m;
+	nng_msg *msg;
+
+	*out = NULL;
+	wire_buf_init(&b, WIRE_STATS);
+	if (call(c, &b, &msg, &m) != 0)
+		return -1;
+	if (m.type != WIRE_RESULT) {
+		wire_msg_free(&m);
+		nng_msg_free(msg);
+		return fail(c, "stats: unexpected answer");
+	}
+	return make_result(c, msg, &m, out);
+}
+
+int
 xact_submit(xact_conn *c, const struct xact_branch *branches, size_t n,
             char *gid_out, xact_outcome *out)
 {

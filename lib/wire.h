@@ -21,6 +21,7 @@
  *     SUBMIT {[gid], [protocol], (NAME SQL+)+}  -> OUTCOME | ERROR
  *       (gid: from a BEGIN, so the client knows it before any work)
  *     STATUS {gid}                        -> OUTCOME
+ *     STATS {}                            -> RESULT (columns name, value)
  *   coordinator -> participant
  *     BR_EXEC {gid, seq, SQL}             -> RESULT | ERROR
  *     BR_PREPARE {gid, SQL*}              -> VOTE
@@ -64,6 +65,7 @@ enum wire_type {
 	WIRE_ROLLBACK = 4,
 	WIRE_SUBMIT = 5,
 	WIRE_STATUS = 6,
+	WIRE_STATS = 7,
 	WIRE_BR_EXEC = 10,
 	WIRE_BR_PREPARE = 11,
 	WIRE_BR_COMMIT = 12,

@@ -79,6 +79,14 @@ void xact_tx_free(xact_tx *tx);
 /* The outcome of any gid: committed, aborted or still in progress. */
 int xact_status(xact_conn *c, const char *gid, xact_outcome *out);
 
+/*
+ * The coordinator's counters as a result of two columns, name and value
+ * (a decimal string): transactions begun, committed, aborted, in flight;
+ * decision-log records, write batches and fdatasyncs (log_syncs); the
+ * coordinator's CPU time (cpu_user_us, cpu_system_us); and more.
+ */
+int xact_stats(xact_conn *c, xact_result **out);
+
 struct xact_branch {
 	const char *participant;
 	const char *const *sql; /* nsql statements, run in order */

@@ -116,6 +116,59 @@ Test(commit, three_databases_commit)
 	xact_disconnect(c);
 }
 
+/* One counter of the coordinator's STATS answer. */
+static uint64_t
+stat(xact_conn *c, const char *name)
+{
+	xact_result *r;
+	uint64_t v = 0;
+	bool found = false;
+
+	cr_assert_eq(xact_stats(c, &r), 0, "stats: %s", xact_errmsg(c));
+	cr_assert_eq(xact_result_ncols(r), 2);
+	for (size_t i = 0; i < xact_result_nrows(r); i++)
+		if (strcmp(xact_result_value(r, i, 0), name) == 0) {
+			v = strtoull(xact_result_value(r, i, 1), NULL, 10);
+			found = true;
+		}
+	xact_result_free(r);
+	cr_assert(found, "no counter %s", name);
+	return v;
+}
+
+/*
+ * A commit forces one record (one fdatasync); presumed abort forces
+ * nothing for an abort. The benchmark charges syncs and CPU time to
+ * transactions by these counters.
+ */
+Test(commit, stats_count_outcomes_and_forced_writes)
+{
+	char gid[XACT_GID_MAX];
+	uint64_t syncs, cpu;
+	xact_conn *c;
+	xact_outcome o;
+
+	start(&(struct hcluster_opts){0});
+	c = connect_c();
+	syncs = stat(c, "log_syncs");
+	cr_assert_eq(stat(c, "committed"), 0);
+	cr_assert_eq(transfer(c, 0, 1, 3, 5, gid, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_COMMITTED, "%s", xact_errmsg(c));
+	cr_assert_eq(stat(c, "committed"), 1);
+	cr_assert_eq(stat(c, "log_syncs"), syncs + 1,
+	             "one forced COMMIT record");
+	cr_assert_eq(transfer(c, 0, 1, 3, BALANCE * 2, gid, &o), 0, "%s",
+	             xact_errmsg(c));
+	cr_assert_eq(o, XACT_ABORTED);
+	cr_assert_eq(stat(c, "aborted"), 1);
+	cr_assert_eq(stat(c, "log_syncs"), syncs + 1,
+	             "an abort forces nothing");
+	cr_assert_geq(stat(c, "begun"), 2);
+	cpu = stat(c, "cpu_user_us") + stat(c, "cpu_system_us");
+	cr_assert_gt(cpu, 0, "the coordinator's CPU time");
+	xact_disconnect(c);
+}
+
 Test(commit, no_vote_aborts_every_branch)
 {
 	char gid[XACT_GID_MAX];
