@@ -65,6 +65,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "rng.h"
 #include "xact.h"
 
 #define MAX_DBS           16
@@ -929,15 +930,10 @@ unknown_push(struct unknowns *a, const char *key, const char *gid)
 	a->n++;
 }
 
-/* splitmix64: small, seedable, one state per thread. */
 static uint64_t
 rnd(struct worker *w, uint64_t n)
 {
-	uint64_t z = (w->rng += 0x9e3779b97f4a7c15u);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return (z ^ (z >> 31)) % n;
+	return rng_below(&w->rng, n);
 }
 
 static bool

@@ -559,6 +559,83 @@ abort_vote(struct branches *bs, struct branch *b)
 	return WIRE_VOTE_NO;
 }
 
+#define PIPELINE_MAX 64 /* statements sent in one round trip */
+
+/* Can the statements of this PREPARE go in one pipeline? */
+static bool
+can_pipeline(const struct wire_msg *m)
+{
+	uint32_t n = 0;
+
+	if (m->protocol == WIRE_3PC)
+		return false; /* R6: its log writes come between the steps */
+	for (uint32_t i = 0; i < m->nitems; i++) {
+		const char *s = m->items[i].str;
+
+		if (m->items[i].tag != WIRE_T_SQL)
+			continue;
+		/* Refused one by one, with the reason (R5). */
+		if (++n > PIPELINE_MAX || pg_is_txn_control(s) || pg_is_copy(s))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * 2PC phase 1 in one database round trip (pg_prepare_pipelined): BEGIN
+ * unless statements ran already, the statements of a SUBMIT, the
+ * read-only test and PREPARE TRANSACTION.
+ */
+static enum wire_vote
+prepare_pipelined(struct branches *bs, struct branch *b,
+                  const struct wire_msg *m, struct pg_err *e)
+{
+	const char *sql[PIPELINE_MAX];
+	bool begin = b->conn == NULL;
+	size_t n = 0;
+	PGconn *c;
+
+	for (uint32_t i = 0; i < m->nitems; i++)
+		if (m->items[i].tag == WIRE_T_SQL) {
+			sql[n] = m->items[i].str;
+			if (pg_touches_session(sql[n++]))
+				b->dirty_session = true;
+		}
+	if (begin) {
+		if ((c = pg_acquire(bs->work, bs->lim.acquire_wait_ms, e)) ==
+		    NULL)
+			return abort_vote(bs, b);
+		set_conn(b, c);
+	}
+	if (atomic_load(&b->abort_requested)) {
+		pg_err_set(e, "40P01", "rolled back by the coordinator");
+		return abort_vote(bs, b);
+	}
+	if (FAILPOINT("participant.before_prepare") == FP_ERROR) {
+		pg_err_set(e, "XX000", "failpoint participant.before_prepare");
+		return abort_vote(bs, b);
+	}
+	switch (pg_prepare_pipelined(b->conn, begin, sql, n, b->gid, e)) {
+	case PG_PREPARED:
+		drop_conn(bs, b);
+		b->state = BR_PREPARED;
+		FAILPOINT("participant.after_prepare");
+		return WIRE_VOTE_YES;
+	case PG_READONLY:
+		/* A failed commit (serialization) voids what it read. */
+		if (pg_commit_readonly(b->conn, e) != 0)
+			return abort_vote(bs, b);
+		drop_conn(bs, b);
+		b->state = BR_COMMITTED;
+		b->readonly = true;
+		return WIRE_VOTE_READONLY;
+	case PG_FAILED:
+		break;
+	}
+	fail_branch(b, e);
+	return abort_vote(bs, b);
+}
+
 /* PREPARE of an ACTIVE branch: statements, read-only test, PREPARE. */
 static enum wire_vote
 prepare_active(struct branches *bs, struct branch *b, const struct wire_msg *m,
@@ -567,6 +644,9 @@ prepare_active(struct branches *bs, struct branch *b, const struct wire_msg *m,
 	char sql[GID_MAX + 32];
 	PGresult *r;
 	bool readonly;
+
+	if (!b->failed && can_pipeline(m))
+		return prepare_pipelined(bs, b, m, e);
 
 	for (uint32_t i = 0; i < m->nitems && !b->failed; i++) {
 		struct wire_buf scratch;

@@ -153,6 +153,7 @@ recv_failpoint(const struct wire_msg *m)
 	case WIRE_ROLLBACK:
 	case WIRE_SUBMIT:
 	case WIRE_STATUS:
+	case WIRE_STATS:
 	case WIRE_INQUIRE:
 	case WIRE_BEGUN:
 	case WIRE_RESULT:
@@ -194,6 +195,7 @@ handle(struct participant *p, const struct wire_msg *m, struct wire_buf *r)
 	case WIRE_ROLLBACK:
 	case WIRE_SUBMIT:
 	case WIRE_STATUS:
+	case WIRE_STATS:
 	case WIRE_INQUIRE:
 	case WIRE_BEGUN:
 	case WIRE_RESULT:

@@ -315,6 +315,130 @@ pg_touches_session(const char *sql)
 }
 
 int
+pg_is_copy(const char *sql)
+{
+	return word_is(skip_noise(sql), "COPY");
+}
+
+/*
+ * The read-only test divides by zero when no transaction id was assigned:
+ * an error that we can tell from any other by its place in the pipeline.
+ * Behind the savepoint, it leaves the transaction usable for a COMMIT.
+ */
+#define RO_SAVEPOINT "xact_readonly_test"
+#define RO_TEST                                                                \
+	"SELECT 1 / (pg_catalog.pg_current_xact_id_if_assigned() IS NOT "      \
+	"NULL)::int"
+
+/*
+ * Read one query's results: the first failure goes to *st (and e, unless
+ * it is PGRES_PIPELINE_ABORTED), the command tag to tag. False when there
+ * was none: the connection is gone.
+ */
+static bool
+pipeline_result(PGconn *c, ExecStatusType *st, char *tag, size_t taglen,
+                struct pg_err *e)
+{
+	PGresult *r;
+	bool any = false;
+
+	*st = PGRES_COMMAND_OK;
+	while ((r = PQgetResult(c)) != NULL) {
+		ExecStatusType s = PQresultStatus(r);
+
+		any = true;
+		snprintf(tag, taglen, "%s", PQcmdStatus(r));
+		if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK &&
+		    s != PGRES_EMPTY_QUERY && *st == PGRES_COMMAND_OK) {
+			*st = s;
+			if (s != PGRES_PIPELINE_ABORTED)
+				pg_err_from(e, c, r);
+		}
+		PQclear(r);
+	}
+	return any;
+}
+
+enum pg_phase1
+pg_prepare_pipelined(PGconn *c, bool begin, const char *const *sql, size_t n,
+                     const char *gid, struct pg_err *e)
+{
+	char prepare[128], tag[64];
+	const char *q[4 + 64];
+	size_t nq = 0, test;
+	ExecStatusType st;
+	enum pg_phase1 out = PG_PREPARED;
+	bool failed = false;
+	PGresult *r;
+
+	if (n > 64) {
+		pg_err_set(e, "54000", "more than 64 statements in a branch");
+		return PG_FAILED;
+	}
+	snprintf(prepare, sizeof(prepare), "PREPARE TRANSACTION '%s'", gid);
+	if (begin)
+		q[nq++] = "BEGIN";
+	for (size_t i = 0; i < n; i++)
+		q[nq++] = sql[i];
+	q[nq++] = "SAVEPOINT " RO_SAVEPOINT;
+	test = nq;
+	q[nq++] = RO_TEST;
+	q[nq++] = prepare;
+	if (!PQenterPipelineMode(c)) {
+		pg_err_from(e, c, NULL);
+		return PG_FAILED;
+	}
+	for (size_t i = 0; i < nq; i++)
+		if (!PQsendQueryParams(c, q[i], 0, NULL, NULL, NULL, NULL, 0)) {
+			pg_err_from(e, c, NULL);
+			failed = true;
+			break;
+		}
+	if (!failed && !PQpipelineSync(c)) {
+		pg_err_from(e, c, NULL);
+		failed = true;
+	}
+	for (size_t i = 0; i < nq && !failed; i++) {
+		if (!pipeline_result(c, &st, tag, sizeof(tag), e)) {
+			pg_err_from(e, c, NULL); /* connection lost */
+			failed = true;
+		} else if (st == PGRES_PIPELINE_ABORTED) {
+			continue; /* after the failure that was kept */
+		} else if (st != PGRES_COMMAND_OK) {
+			out = i == test && strcmp(e->sqlstate, "22012") == 0
+			          ? PG_READONLY
+			          : PG_FAILED;
+		} else if (i == nq - 1 &&
+		           strcmp(tag, "PREPARE TRANSACTION") != 0) {
+			/* A "ROLLBACK" tag: nothing was prepared. */
+			pg_err_set(
+			    e, "40000",
+			    "PREPARE TRANSACTION rolled the branch back");
+			out = PG_FAILED;
+		}
+	}
+	/* Then the sync: its result is not followed by a NULL. */
+	if (!failed && ((r = PQgetResult(c)) == NULL ||
+	                PQresultStatus(r) != PGRES_PIPELINE_SYNC)) {
+		PQclear(r);
+		pg_err_set(e, "08006", "pipeline ended without its sync");
+		failed = true;
+	} else if (!failed) {
+		PQclear(r);
+	}
+	if (!PQexitPipelineMode(c))
+		failed = true; /* the caller drops the connection */
+	return failed ? PG_FAILED : out;
+}
+
+int
+pg_commit_readonly(PGconn *c, struct pg_err *e)
+{
+	return pg_command(c, "ROLLBACK TO SAVEPOINT " RO_SAVEPOINT "; COMMIT",
+	                  e);
+}
+
+int
 pg_is_txn_control(const char *sql)
 {
 	static const char *const words[] = {"BEGIN", "START",    "COMMIT",

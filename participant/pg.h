@@ -10,6 +10,7 @@
 #define XACT_PG_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +48,30 @@ int pg_command(PGconn *c, const char *sql, struct pg_err *e);
  * from the client is refused.
  */
 PGresult *pg_statement(PGconn *c, const char *sql, struct pg_err *e);
+
+enum pg_phase1 {
+	PG_PREPARED, /* PREPARE TRANSACTION succeeded */
+	PG_READONLY, /* wrote nothing: open, not prepared; see below */
+	PG_FAILED,   /* e says why; the transaction is to be rolled back */
+};
+
+/*
+ * Phase 1 of a branch in one round trip (libpq pipeline mode): BEGIN if
+ * begin, the n statements, then a savepoint, the read-only test and
+ * PREPARE TRANSACTION 'gid'. The test fails when the transaction wrote
+ * nothing, which skips the PREPARE; the transaction is then still open,
+ * and pg_commit_readonly() ends it. The statements must not be transaction
+ * control or COPY (pg_is_txn_control, pg_is_copy): callers check first.
+ */
+enum pg_phase1 pg_prepare_pipelined(PGconn *c, bool begin,
+                                    const char *const *sql, size_t n,
+                                    const char *gid, struct pg_err *e);
+
+/* Commit a transaction pg_prepare_pipelined() found read-only. */
+int pg_commit_readonly(PGconn *c, struct pg_err *e);
+
+/* True when sql begins (after blanks and comments) with COPY. */
+int pg_is_copy(const char *sql);
 
 /*
  * True when sql begins (after blanks and comments) with a statement that

@@ -3,6 +3,7 @@
 #
 #   pg_mktemp PREFIX        a new temp dir that PostgreSQL can reach; prints it
 #   pg_start DIR            a cluster in DIR on a free port; prints the port
+#                           (fsync off, unless XACT_PG_DURABLE=1)
 #   pg_stop DIR             stop it at once (immediate); keeps DIR
 #   pg_conninfo PORT        the libpq conninfo of a cluster
 #   pg_psql PORT SQL        run SQL, print the rows unaligned
@@ -111,7 +112,11 @@ pg_start() {
     opts="-p $port -c listen_addresses=127.0.0.1"
     opts+=" -c unix_socket_directories=$dir"
     opts+=" -c max_prepared_transactions=100 -c max_connections=200"
-    opts+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    if [ "${XACT_PG_DURABLE:-}" = 1 ]; then
+      opts+=" -c fsync=on -c synchronous_commit=on -c full_page_writes=on"
+    else
+      opts+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    fi
     if _pg_as_owner "$(_pg_bin pg_ctl)" -w -D "$dir/data" -l "$dir/pg.log" \
       -o "$opts" start >>"$dir/pg_ctl.log" 2>&1; then
       echo "$port"

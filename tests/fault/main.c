@@ -20,6 +20,7 @@
 
 #include "clock.h"
 #include "fault.h"
+#include "rng.h"
 
 static const char usage[] =
     "usage: xact-fault [--only SUBSTRING] [--seed N] [--soak MINUTES]\n"
@@ -51,10 +52,7 @@ results_add(struct results *a)
 static uint64_t
 mix(uint64_t x)
 {
-	x += 0x9e3779b97f4a7c15u;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
-	return x ^ (x >> 31);
+	return rng_next(&x);
 }
 
 /*

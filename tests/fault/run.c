@@ -23,6 +23,7 @@
 
 #include "clock.h"
 #include "fault.h"
+#include "rng.h"
 #include "xact.h"
 
 #define ACCOUNTS         30  /* per database: few, so transfers contend */
@@ -72,11 +73,8 @@ frun_note(struct frun *r, const char *fmt, ...)
 int
 frun_rand(struct frun *r, int lo, int hi)
 {
-	uint64_t z = (r->rng += 0x9e3779b97f4a7c15u);
+	uint64_t z = rng_next(&r->rng);
 
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	z ^= z >> 31;
 	return hi <= lo ? lo : lo + (int)(z % (uint64_t)(hi - lo + 1));
 }
 

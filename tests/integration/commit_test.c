@@ -645,6 +645,48 @@ Test(commit, hostile_statements_cannot_break_atomicity)
 	xact_disconnect(c);
 }
 
+/*
+ * Phase 1 goes to the database as one pipeline (statements, read-only
+ * test, PREPARE). The test fails with division by zero on purpose: a
+ * client statement failing the same way must still vote NO.
+ */
+Test(commit, read_only_branch_leaves_after_phase_one)
+{
+	const char *ro[] = {"SELECT balance FROM accounts WHERE id = 4"};
+	const char *credit[] = {"UPDATE accounts SET balance = balance + 1 "
+	                        "WHERE id = 4"};
+	const char *div0_after_write[] = {
+	    "UPDATE accounts SET balance = balance - 1 WHERE id = 4",
+	    "SELECT 1 / 0"};
+	const char *div0[] = {"SELECT 1 / 0"};
+	struct xact_branch br[2] = {{"bank1", ro, 1}, {"bank2", credit, 1}};
+	xact_conn *c;
+	xact_outcome o;
+
+	start(&(struct hcluster_opts){.n = 2, .log_level = "debug"});
+	c = connect_c();
+	cr_assert_eq(xact_submit(c, br, 2, NULL, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_COMMITTED, "%s", xact_errmsg(c));
+	cr_assert_eq(balance(1, 4), BALANCE + 1);
+	cr_assert(hlog_contains(C.part[0].log, "vote READ-ONLY"),
+	          "bank1 read only");
+	cr_assert(hlog_contains(C.part[1].log, "vote YES"));
+
+	br[0] = (struct xact_branch){"bank1", div0_after_write, 2};
+	cr_assert_eq(xact_submit(c, br, 2, NULL, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_ABORTED);
+	cr_assert(strstr(xact_errmsg(c), "22012") != NULL, "%s",
+	          xact_errmsg(c));
+	br[0] = (struct xact_branch){"bank1", div0, 1};
+	cr_assert_eq(xact_submit(c, br, 2, NULL, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_ABORTED, "a failed read is not a read-only vote");
+	cr_assert(strstr(xact_errmsg(c), "22012") != NULL, "%s",
+	          xact_errmsg(c));
+	cr_assert_eq(balance(0, 4), BALANCE);
+	cr_assert_eq(balance(1, 4), BALANCE + 1);
+	xact_disconnect(c);
+}
+
 struct bg_submit {
 	int rc;
 	xact_outcome o;

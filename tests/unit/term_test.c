@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "rng.h"
 #include "term.h"
 
 static const struct term_state UNCERTAIN = {TERM_NONE, 0, TERM_NONE};
@@ -281,11 +282,7 @@ struct sim {
 static unsigned
 sim_rand(struct sim *s, unsigned n)
 {
-	uint64_t z = (s->rng += 0x9e3779b97f4a7c15u);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return (unsigned)((z ^ (z >> 31)) % n);
+	return (unsigned)rng_below(&s->rng, n);
 }
 
 static void
