@@ -9,6 +9,7 @@
  *                   [--n N[,N...]] [--clients C[,C...]] [--seconds S]
  *                   [--rounds R] [--accounts A] [--csv FILE]
  *                   [--timeout-ms T]
+ *   xact-bench ping --url URL [--count N]
  *
  * The i-th --db is the database of the i-th participant. Modes: xact-2pc,
  * xact-3pc, raw-2pc, raw-nonatomic, local (bench.h). Every combination of
@@ -18,6 +19,11 @@
  * over the rounds of throughput and of the latency percentiles, the
  * coordinator's CPU time and decision-log fdatasyncs per transaction (its
  * STATS counters before and after), and the ratios to raw-2pc.
+ *
+ * ping measures the floor under every mode that goes through the
+ * coordinator: N bare request/reply round trips (STATS requests), with the
+ * time, the coordinator's CPU time and the machine's context switches
+ * (/proc/stat, so run it on an idle machine) per round trip.
  *
  * After the run the money is counted: the total over the databases must
  * not have changed and no prepared transaction may be left. Exit 0, 1 when
@@ -505,6 +511,7 @@ usage(FILE *f)
 	    "              [--n LIST] [--clients LIST] [--seconds S]\n"
 	    "              [--rounds R] [--accounts A] [--csv FILE]\n"
 	    "              [--timeout-ms T]\n"
+	    "       xact-bench ping --url URL [--count N]\n"
 	    "modes: xact-2pc xact-3pc raw-2pc raw-nonatomic local\n");
 }
 
@@ -687,12 +694,73 @@ cmd_run(struct opts *o)
 	return rc;
 }
 
+/* The machine's context switches so far, or 0 if unknown. */
+static uint64_t
+context_switches(void)
+{
+	FILE *f = fopen("/proc/stat", "r");
+	unsigned long long v = 0;
+	char line[256];
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "ctxt %llu", &v) == 1)
+			break;
+	if (f != NULL)
+		fclose(f);
+	return v;
+}
+
+static int
+cmd_ping(int argc, char **argv)
+{
+	const char *url = NULL;
+	long count = 10000;
+	struct coord_counters before, after;
+	uint64_t t0, t1, cs0, cs1;
+	xact_conn *xc;
+	xact_result *r;
+
+	for (int i = 1; i + 1 < argc; i += 2)
+		if (strcmp(argv[i], "--url") == 0)
+			url = argv[i + 1];
+		else if (strcmp(argv[i], "--count") == 0)
+			count = parse_num("--count", argv[i + 1], 1, 10000000);
+		else
+			die("ping: unknown option %s", argv[i]);
+	if (url == NULL || argc % 2 == 0)
+		die("usage: xact-bench ping --url URL [--count N]");
+	if (xact_connect(url, 10000, &xc) != 0)
+		die("%s", xc != NULL ? xact_errmsg(xc) : "out of memory");
+	read_counters(xc, &before);
+	cs0 = context_switches();
+	t0 = now_us();
+	for (long i = 0; i < count; i++) {
+		if (xact_stats(xc, &r) != 0)
+			die("%s", xact_errmsg(xc));
+		xact_result_free(r);
+	}
+	t1 = now_us();
+	cs1 = context_switches();
+	read_counters(xc, &after);
+	xact_disconnect(xc);
+	/* The last read_counters() is one more round trip than counted. */
+	printf("round trips %ld\nus_per_round_trip %.1f\n"
+	       "coord_cpu_us_per_round_trip %.1f\n"
+	       "context_switches_per_round_trip %.1f\n",
+	       count, (double)(t1 - t0) / (double)count,
+	       (double)(after.cpu_us - before.cpu_us) / (double)(count + 1),
+	       (double)(cs1 - cs0) / (double)count);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct opts o;
 	const char *cmd = argc > 1 ? argv[1] : "";
 
+	if (strcmp(cmd, "ping") == 0)
+		return cmd_ping(argc - 1, argv + 1);
 	if (strcmp(cmd, "init") != 0 && strcmp(cmd, "run") != 0) {
 		usage(stderr);
 		return 2;
