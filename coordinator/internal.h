@@ -30,8 +30,6 @@ struct coord_stats {
 	atomic_uint_fast64_t begun;
 	atomic_uint_fast64_t committed;
 	atomic_uint_fast64_t aborted;
-	atomic_uint_fast64_t
-	    one_phase; /* of committed: one participant, no log */
 	atomic_uint_fast64_t bad_requests;
 };
 
