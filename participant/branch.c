@@ -604,16 +604,16 @@ prepare_pipelined(struct branches *bs, struct branch *b,
 	if (begin) {
 		if ((c = pg_acquire(bs->work, bs->lim.acquire_wait_ms, e)) ==
 		    NULL)
-			return abort_vote(bs, b);
+			goto no;
 		set_conn(b, c);
 	}
 	if (atomic_load(&b->abort_requested)) {
 		pg_err_set(e, "40P01", "rolled back by the coordinator");
-		return abort_vote(bs, b);
+		goto no;
 	}
 	if (FAILPOINT("participant.before_prepare") == FP_ERROR) {
 		pg_err_set(e, "XX000", "failpoint participant.before_prepare");
-		return abort_vote(bs, b);
+		goto no;
 	}
 	switch (pg_prepare_pipelined(b->conn, begin, sql, n, b->gid, e)) {
 	case PG_PREPARED:
@@ -624,7 +624,7 @@ prepare_pipelined(struct branches *bs, struct branch *b,
 	case PG_READONLY:
 		/* A failed commit (serialization) voids what it read. */
 		if (pg_commit_readonly(b->conn, e) != 0)
-			return abort_vote(bs, b);
+			break;
 		drop_conn(bs, b);
 		b->state = BR_COMMITTED;
 		b->readonly = true;
@@ -632,7 +632,8 @@ prepare_pipelined(struct branches *bs, struct branch *b,
 	case PG_FAILED:
 		break;
 	}
-	fail_branch(b, e);
+no:
+	fail_branch(b, e); /* a repeated PREPARE gets the same reason (R2) */
 	return abort_vote(bs, b);
 }
 

@@ -189,7 +189,8 @@ void
 pg_release(struct pg_pool *p, PGconn *c)
 {
 	if (c != NULL && (PQstatus(c) != CONNECTION_OK ||
-	                  PQtransactionStatus(c) != PQTRANS_IDLE)) {
+	                  PQtransactionStatus(c) != PQTRANS_IDLE ||
+	                  PQpipelineStatus(c) != PQ_PIPELINE_OFF)) {
 		PQfinish(c);
 		c = NULL;
 	}
@@ -275,7 +276,8 @@ skip_noise(const char *s)
 		while (isspace((unsigned char)*s) || *s == '(' || *s == ';')
 			s++;
 		if (s[0] == '-' && s[1] == '-') {
-			while (*s != '\0' && *s != '\n')
+			/* Ended by either, as PostgreSQL's lexer does. */
+			while (*s != '\0' && *s != '\n' && *s != '\r')
 				s++;
 		} else if (s[0] == '/' && s[1] == '*') {
 			int depth = 1;
@@ -324,11 +326,13 @@ pg_is_copy(const char *sql)
  * The read-only test divides by zero when no transaction id was assigned:
  * an error that we can tell from any other by its place in the pipeline.
  * Behind the savepoint, it leaves the transaction usable for a COMMIT.
+ * Function and operator are schema-qualified: a client's search_path must
+ * not be able to make a writing branch look read-only.
  */
 #define RO_SAVEPOINT "xact_readonly_test"
 #define RO_TEST                                                                \
-	"SELECT 1 / (pg_catalog.pg_current_xact_id_if_assigned() IS NOT "      \
-	"NULL)::int"
+	"SELECT 1 OPERATOR(pg_catalog./) "                                     \
+	"(pg_catalog.pg_current_xact_id_if_assigned() IS NOT NULL)::int"
 
 /*
  * Read one query's results: the first failure goes to *st (and e, unless
@@ -368,7 +372,7 @@ pg_prepare_pipelined(PGconn *c, bool begin, const char *const *sql, size_t n,
 	size_t nq = 0, test;
 	ExecStatusType st;
 	enum pg_phase1 out = PG_PREPARED;
-	bool failed = false;
+	bool failed = false, prepared = false;
 	PGresult *r;
 
 	if (n > 64) {
@@ -405,16 +409,23 @@ pg_prepare_pipelined(PGconn *c, bool begin, const char *const *sql, size_t n,
 		} else if (st == PGRES_PIPELINE_ABORTED) {
 			continue; /* after the failure that was kept */
 		} else if (st != PGRES_COMMAND_OK) {
-			out = i == test && strcmp(e->sqlstate, "22012") == 0
-			          ? PG_READONLY
-			          : PG_FAILED;
-		} else if (i == nq - 1 &&
-		           strcmp(tag, "PREPARE TRANSACTION") != 0) {
+			/* The first failure decides (libpq's own, such as
+			 * out of memory, abort nothing on the server). */
+			if (out == PG_PREPARED)
+				out = i == test &&
+				              strcmp(e->sqlstate, "22012") == 0
+				          ? PG_READONLY
+				          : PG_FAILED;
+		} else if (i == nq - 1) {
 			/* A "ROLLBACK" tag: nothing was prepared. */
-			pg_err_set(
-			    e, "40000",
-			    "PREPARE TRANSACTION rolled the branch back");
-			out = PG_FAILED;
+			prepared = strcmp(tag, "PREPARE TRANSACTION") == 0;
+			if (!prepared && out == PG_PREPARED) {
+				pg_err_set(
+				    e, "40000",
+				    "PREPARE TRANSACTION rolled the branch "
+				    "back");
+				out = PG_FAILED;
+			}
 		}
 	}
 	/* Then the sync: its result is not followed by a NULL. */
@@ -427,7 +438,21 @@ pg_prepare_pipelined(PGconn *c, bool begin, const char *const *sql, size_t n,
 		PQclear(r);
 	}
 	if (!PQexitPipelineMode(c))
-		failed = true; /* the caller drops the connection */
+		failed = true; /* pg_release() closes the connection */
+	if (prepared && out == PG_PREPARED)
+		return PG_PREPARED; /* durable, whatever came after */
+	if (prepared && PQpipelineStatus(c) == PQ_PIPELINE_OFF) {
+		/* Prepared on the server, but a failure libpq saw first
+		 * makes the vote NO: take it back rather than leave it for
+		 * the sweeper, holding its locks. Failing here, the sweeper
+		 * still finds it. */
+		char rollback[160];
+		struct pg_err ignored;
+
+		snprintf(rollback, sizeof(rollback), "ROLLBACK PREPARED '%s'",
+		         gid);
+		(void)pg_command(c, rollback, &ignored);
+	}
 	return failed ? PG_FAILED : out;
 }
 

@@ -33,7 +33,8 @@ void pg_pool_close(struct pg_pool *p);
 /* Take a connection, waiting up to wait_ms for one. NULL with e on failure. */
 PGconn *pg_acquire(struct pg_pool *p, uint32_t wait_ms, struct pg_err *e);
 
-/* Give it back; a connection that is broken or not idle is closed. */
+/* Give it back; a connection that is broken, not idle or still in pipeline
+ * mode is closed. */
 void pg_release(struct pg_pool *p, PGconn *c);
 
 /* Close it instead of giving it back (its session state was changed). */

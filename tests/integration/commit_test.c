@@ -595,9 +595,9 @@ Test(commit, repeated_statement_runs_once)
 
 Test(commit, hostile_statements_cannot_break_atomicity)
 {
-	static const char *smuggle[] = {"; COMMIT", " ;; ROLLBACK",
-	                                "/* x */ ; PREPARE TRANSACTION 'x'",
-	                                "(BEGIN)", "end"};
+	static const char *smuggle[] = {
+	    "; COMMIT", " ;; ROLLBACK", "/* x */ ; PREPARE TRANSACTION 'x'",
+	    "(BEGIN)",  "end",          "-- ends at a carriage return\rCOMMIT"};
 	const char *sa[] = {"SET LOCAL search_path = public, pg_catalog",
 	                    "UPDATE accounts SET balance = balance - 10 "
 	                    "WHERE id = 1"};
@@ -641,6 +641,21 @@ Test(commit, hostile_statements_cannot_break_atomicity)
 	cr_assert_eq(xact_submit(c, br, 2, NULL, &o), 0, "%s", xact_errmsg(c));
 	cr_assert_eq(o, XACT_COMMITTED, "%s", xact_errmsg(c));
 	cr_assert_eq(balance(0, 1), BALANCE - 10);
+	cr_assert_eq(balance(1, 1), BALANCE + 10);
+	/* Nor may an operator that shadows the test's division: bank1's
+	 * write would commit as "read-only" while bank2 votes NO. */
+	cr_assert_eq(hpg_exec(&C.pg[0],
+	                      "CREATE FUNCTION public.fake_div(int, int) "
+	                      "RETURNS int LANGUAGE plpgsql AS $$ BEGIN "
+	                      "RAISE EXCEPTION USING ERRCODE = "
+	                      "'division_by_zero'; END $$; "
+	                      "CREATE OPERATOR public./ (LEFTARG = int, "
+	                      "RIGHTARG = int, FUNCTION = public.fake_div)"),
+	             0);
+	sb[0] = "UPDATE accounts SET balance = balance - 100000 WHERE id = 1";
+	cr_assert_eq(xact_submit(c, br, 2, NULL, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_ABORTED, "bank2 overdraws");
+	cr_assert_eq(balance(0, 1), BALANCE - 10, "bank1's write undone");
 	cr_assert_eq(balance(1, 1), BALANCE + 10);
 	xact_disconnect(c);
 }
