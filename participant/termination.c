@@ -288,17 +288,25 @@ encode_answer(struct wire_buf *r, const char *gid, const struct answer *a)
 	wire_put_u32(r, WIRE_T_VOTED, a->voted ? 1 : 0);
 }
 
+/* Without a log there is no 3PC state to answer from. */
+static bool
+refused_without_log(const struct termination *t, struct wire_buf *reply)
+{
+	if (t != NULL)
+		return false;
+	net_error_buf(reply, WIRE_E_BAD_REQUEST,
+	              "this participant has no 3PC log (log_dir)");
+	return true;
+}
+
 void
 termination_on_state(struct termination *t, const struct wire_msg *m,
                      struct wire_buf *reply)
 {
 	struct answer a;
 
-	if (t == NULL) {
-		net_error_buf(reply, WIRE_E_BAD_REQUEST,
-		              "this participant has no 3PC log (log_dir)");
+	if (refused_without_log(t, reply))
 		return;
-	}
 	answer_state(t, m->gid, m->ballot, &a);
 	encode_answer(reply, m->gid, &a);
 }
@@ -309,11 +317,8 @@ termination_on_precommit(struct termination *t, const struct wire_msg *m,
 {
 	struct answer a;
 
-	if (t == NULL) {
-		net_error_buf(reply, WIRE_E_BAD_REQUEST,
-		              "this participant has no 3PC log (log_dir)");
+	if (refused_without_log(t, reply))
 		return;
-	}
 	answer_precommit(t, m->gid, m->ballot, (enum term_value)m->value, &a);
 	if (a.code == WIRE_ST_ACCEPTED)
 		FAILPOINT("participant.after_accept");

@@ -265,25 +265,38 @@ Test(threepc, coordinator_dead_after_precommit_participants_commit)
  * coordinator aborts at the vote timeout. bank2 comes back in "wait" and
  * finishes its branch from its log, asking the others.
  */
+/*
+ * A transfer during which participant idx crashes at the failpoint in env:
+ * the client hears expect, the crashed participant's branch survives in
+ * PostgreSQL, and the participant is restarted without the failpoint.
+ */
+static void
+crash_mid_transfer(struct hcluster_opts *o, int idx, char **env,
+                   xact_outcome expect)
+{
+	struct transfer t;
+	int status;
+
+	o->part_env[idx] = env;
+	start_with(o);
+	transfer_start(&t, 1, 10);
+	hc_assert(&C, hproc_wait(&C.part[idx], 20000, &status) == 0,
+	          "bank%d did not crash", idx + 1);
+	pthread_join(t.thread, NULL);
+	cr_assert_eq(t.rc, 0, "%s", t.err);
+	cr_assert_eq(t.outcome, expect, "%s", t.err);
+	cr_assert_eq(hpg_prepared_socket(&C.pg[idx]), 1,
+	             "bank%d's branch survived the crash", idx + 1);
+	C.opts.part_env[idx] = NULL;
+	cr_assert_eq(hcluster_restart_part(&C, idx), 0);
+}
+
 Test(threepc, participant_restarts_from_wait)
 {
 	char *env[] = {"XACT_FAILPOINTS=participant.after_prepare=crash", NULL};
 	struct hcluster_opts o = {.vote_timeout_ms = 1000};
-	struct transfer t;
-	int status;
 
-	o.part_env[1] = env;
-	start_with(&o);
-	transfer_start(&t, 1, 10);
-	hc_assert(&C, hproc_wait(&C.part[1], 20000, &status) == 0,
-	          "bank2 did not crash");
-	pthread_join(t.thread, NULL);
-	cr_assert_eq(t.rc, 0, "%s", t.err);
-	cr_assert_eq(t.outcome, XACT_ABORTED);
-	cr_assert_eq(hpg_prepared_socket(&C.pg[1]), 1,
-	             "bank2's branch survived the crash");
-	C.opts.part_env[1] = NULL;
-	cr_assert_eq(hcluster_restart_part(&C, 1), 0);
+	crash_mid_transfer(&o, 1, env, XACT_ABORTED);
 	wait_log(&C.part[1], "3PC branch open at start", 10000);
 	hc_assert(&C, hcluster_wait_no_prepared(&C, 30000),
 	          "bank2 finished its branch after the restart");
@@ -299,21 +312,8 @@ Test(threepc, participant_restarts_from_precommitted)
 {
 	char *env[] = {"XACT_FAILPOINTS=participant.after_accept=crash", NULL};
 	struct hcluster_opts o = {0};
-	struct transfer t;
-	int status;
 
-	o.part_env[2] = env;
-	start_with(&o);
-	transfer_start(&t, 1, 10);
-	hc_assert(&C, hproc_wait(&C.part[2], 20000, &status) == 0,
-	          "bank3 did not crash");
-	pthread_join(t.thread, NULL);
-	cr_assert_eq(t.rc, 0, "%s", t.err);
-	cr_assert_eq(t.outcome, XACT_COMMITTED, "%s", t.err);
-	cr_assert_eq(hpg_prepared_socket(&C.pg[2]), 1,
-	             "bank3 still holds its branch");
-	C.opts.part_env[2] = NULL;
-	cr_assert_eq(hcluster_restart_part(&C, 2), 0);
+	crash_mid_transfer(&o, 2, env, XACT_COMMITTED);
 	hc_assert(&C, hcluster_wait_no_prepared(&C, 30000),
 	          "bank3 committed after the restart");
 	cr_assert_eq(moved(1, 10), 1);
