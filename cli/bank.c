@@ -5,6 +5,7 @@
  *   xact-bank run   --url URL --participants bank1,bank2[,...] --accounts N
  *                   --clients C --seconds S [--max-amount M] [--seed X]
  *                   [--journal FILE] [--submit] [--timeout-ms T]
+ *                   [--local-pct P]
  *   xact-bank check --db CONNINFO [--db ...] --expect-total T [--wait S]
  *                   [--participants NAME,NAME[,...] --journal FILE]
  *
@@ -14,6 +15,10 @@
  * transaction, and writes a ledger row on both sides under the same key:
  * -amount where it debits, +amount where it credits. An overdraft fails
  * the CHECK, the branch votes NO and the transfer aborts.
+ *
+ * With --local-pct P, P percent of the transfers stay inside one database
+ * (a single-participant transaction: one-phase commit); their ledger row
+ * is one row of amount 0, as the two balances there move by +-amount.
  *
  * That makes atomicity visible per transaction: a key is in the ledger of
  * both databases of its transfer or of neither, and in each database the
@@ -89,7 +94,7 @@ static const char usage[] =
     "  xact-bank run   --url URL --participants NAME,NAME[,...] --accounts N\n"
     "                  --clients C --seconds S [--max-amount M] [--seed X]\n"
     "                  [--journal FILE] [--submit] [--timeout-ms T]\n"
-    "                  [--protocol 2pc|3pc]\n"
+    "                  [--protocol 2pc|3pc] [--local-pct P]\n"
     "  xact-bank check --db CONNINFO [--db ...] --expect-total T [--wait S]\n"
     "                  [--participants NAME,NAME[,...] --journal FILE]\n";
 
@@ -690,7 +695,7 @@ check_key(struct checker *ck, const struct lrow *rows, size_t n,
 			          "committed at %s but the client saw it %s",
 			          key, e->gid, db_list(ck, have, h, sizeof h),
 			          jout_name(e));
-	} else if (n != 2) {
+	} else if (n != 2 && !(n == 1 && rows[0].amount == 0)) {
 		violation(ck,
 		          "invariant 1 (atomicity): %s committed at %s only; a "
 		          "transfer has two participants",
@@ -840,6 +845,7 @@ struct run_opts {
 	uint64_t seed;
 	const char *journal;
 	bool submit;
+	int local_pct; /* transfers inside one database, percent */
 	xact_protocol protocol;
 	unsigned timeout_ms;
 };
@@ -976,6 +982,7 @@ worker_connect(struct worker *w)
 struct transfer_sql {
 	char debit[128], debit_row[KEY_MAX + 64];
 	char credit[128], credit_row[KEY_MAX + 64];
+	char local_row[KEY_MAX + 64];
 };
 
 static void
@@ -993,6 +1000,9 @@ transfer_sql(struct transfer_sql *t, const char *key, long long amount,
 	         "INSERT INTO ledger VALUES ('%s', %lld)", key, -amount);
 	snprintf(t->credit_row, sizeof t->credit_row,
 	         "INSERT INTO ledger VALUES ('%s', %lld)", key, amount);
+	/* Inside one database: the key is the ledger's primary key there. */
+	snprintf(t->local_row, sizeof t->local_row,
+	         "INSERT INTO ledger VALUES ('%s', 0)", key);
 }
 
 /* One transfer with xact_submit(): both branches in one request. */
@@ -1002,7 +1012,7 @@ transfer_submit(struct worker *w, long long amount, int from_id, int to_id,
 {
 	const struct run_opts *o = w->o;
 	struct transfer_sql t;
-	const char *from_sql[2], *to_sql[2];
+	const char *from_sql[2], *to_sql[2], *local_sql[3];
 	xact_outcome out;
 
 	snprintf(a->key, sizeof a->key, "%s_%" PRIu64, w->tid_prefix,
@@ -1014,7 +1024,17 @@ transfer_submit(struct worker *w, long long amount, int from_id, int to_id,
 	to_sql[1] = t.credit_row;
 	const struct xact_branch br[2] = {{o->names[a->from], from_sql, 2},
 	                                  {o->names[a->to], to_sql, 2}};
-	if (xact_submit(w->conn, br, 2, a->gid, &out) != 0) {
+	const struct xact_branch local = {o->names[a->from], local_sql, 3};
+	int rc;
+
+	local_sql[0] = t.debit;
+	local_sql[1] = t.credit;
+	local_sql[2] = t.local_row;
+	if (a->from == a->to)
+		rc = xact_submit(w->conn, &local, 1, a->gid, &out);
+	else
+		rc = xact_submit(w->conn, br, 2, a->gid, &out);
+	if (rc != 0) {
 		a->call_failed = true;
 		a->outcome = a->gid[0] != '\0' ? OUT_UNKNOWN : OUT_LOST;
 	} else if (out == XACT_COMMITTED) {
@@ -1048,11 +1068,12 @@ transfer_steps(struct worker *w, long long amount, int from_id, int to_id,
 	snprintf(a->gid, sizeof a->gid, "%s", xact_tx_gid(tx));
 	snprintf(a->key, sizeof a->key, "%s", a->gid);
 	transfer_sql(&t, a->key, amount, from_id, to_id);
-	const char *const sql[4] = {t.debit, t.debit_row, t.credit,
-	                            t.credit_row};
+	const bool local = a->from == a->to;
+	const char *const sql[4] = {t.debit, local ? t.local_row : t.debit_row,
+	                            t.credit, t.credit_row};
 	const char *const names[4] = {o->names[a->from], o->names[a->from],
 	                              o->names[a->to], o->names[a->to]};
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < (local ? 3 : 4); i++) {
 		bool sql_error;
 
 		if (xact_exec(tx, names[i], sql[i], &r) != 0) {
@@ -1092,8 +1113,12 @@ transfer(struct worker *w, struct attempt *a)
 
 	memset(a, 0, sizeof *a);
 	a->from = (int)rnd(w, (uint64_t)o->nnames);
-	a->to =
-	    (a->from + 1 + (int)rnd(w, (uint64_t)o->nnames - 1)) % o->nnames;
+	if (o->nnames == 1 ||
+	    (o->local_pct > 0 && (int)rnd(w, 100) < o->local_pct))
+		a->to = a->from; /* one database: one phase */
+	else
+		a->to = (a->from + 1 + (int)rnd(w, (uint64_t)o->nnames - 1)) %
+		        o->nnames;
 	amount = 1 + (long long)rnd(w, (uint64_t)o->max_amount);
 	from_id = 1 + (int)rnd(w, (uint64_t)o->accounts);
 	to_id = 1 + (int)rnd(w, (uint64_t)o->accounts);
@@ -1358,6 +1383,7 @@ enum opt {
 	OPT_SUBMIT,
 	OPT_PROTOCOL,
 	OPT_TIMEOUT,
+	OPT_LOCAL_PCT,
 	OPT_EXPECT,
 	OPT_WAIT,
 };
@@ -1376,6 +1402,7 @@ static const struct option long_opts[] = {
     {"submit", no_argument, NULL, OPT_SUBMIT},
     {"protocol", required_argument, NULL, OPT_PROTOCOL},
     {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
+    {"local-pct", required_argument, NULL, OPT_LOCAL_PCT},
     {"expect-total", required_argument, NULL, OPT_EXPECT},
     {"wait", required_argument, NULL, OPT_WAIT},
     {"help", no_argument, NULL, 'h'},
@@ -1440,6 +1467,10 @@ parse_args(int argc, char **argv, struct args *a)
 			break;
 		case OPT_JOURNAL:
 			a->run.journal = optarg;
+			break;
+		case OPT_LOCAL_PCT:
+			a->run.local_pct =
+			    (int)parse_num("--local-pct", optarg, 0, 100);
 			break;
 		case OPT_SUBMIT:
 			a->run.submit = true;

@@ -21,6 +21,7 @@
 #include "gid.h"
 #include "hmap.h"
 #include "peer.h"
+#include "recent.h"
 #include "twopc.h"
 #include "wire.h"
 
@@ -30,13 +31,15 @@ struct coord_stats {
 	atomic_uint_fast64_t begun;
 	atomic_uint_fast64_t committed;
 	atomic_uint_fast64_t aborted;
+	atomic_uint_fast64_t one_phase; /* committed in one phase */
 	atomic_uint_fast64_t bad_requests;
 };
 
 struct coordinator {
 	const struct coord_config *cfg;
 	struct dlog *dlog;
-	struct peer **peers; /* index = participant index in cfg */
+	struct recent *recent; /* one-phase commits: not in the log */
+	struct peer **peers;   /* index = participant index in cfg */
 	size_t npeers;
 	nng_socket rep;
 	bool rep_open;
@@ -75,6 +78,7 @@ struct tx {
 	uint64_t last_active_ms;
 	uint64_t done_ms;     /* when the ticker first saw it done */
 	unsigned outstanding; /* peer calls and log writes in flight */
+	bool resolver;        /* asks for a past outcome: not a new tx */
 	struct cctx *waiter;  /* client waiting for the outcome */
 };
 
@@ -90,8 +94,16 @@ int tx_recover_all(struct coordinator *co);
 int ticker_start(struct coordinator *co);
 void ticker_stop(struct coordinator *co);
 void tx_reply_outcome(struct tx *tx); /* answers tx->waiter */
+/* Where the answer of coord_outcome() comes from. */
+enum coord_source {
+	SOURCE_KNOWN,     /* the table, the log, or presumed abort */
+	SOURCE_FORGOTTEN, /* older than the log retains: never guess */
+	SOURCE_ASK,       /* maybe a one-phase commit: only markers tell */
+};
 enum wire_outcome coord_outcome(struct coordinator *co, const char *gid,
-                                bool *forgotten);
+                                enum coord_source *src);
+/* Ask every participant what became of gid; cc gets the outcome. */
+void tx_resolve_past(struct coordinator *co, const char *gid, struct cctx *cc);
 void tx_free(struct tx *tx);
 
 /* stats.c: answers a STATS request */

@@ -265,14 +265,18 @@ static void
 handle_finish(struct cctx *cc, const struct wire_msg *m)
 {
 	struct tx *tx = tx_lookup_locked(cc->co, m->gid);
-	bool forgotten;
+	enum coord_source src;
 
 	if (tx == NULL) {
 		/* Finished and reaped: answer from the log, idempotently. */
-		enum wire_outcome o = coord_outcome(cc->co, m->gid, &forgotten);
+		enum wire_outcome o = coord_outcome(cc->co, m->gid, &src);
 		struct wire_buf b;
 
-		if (forgotten) {
+		if (src == SOURCE_ASK) {
+			tx_resolve_past(cc->co, m->gid, cc);
+			return;
+		}
+		if (src == SOURCE_FORGOTTEN) {
 			cctx_reply_error(cc, WIRE_E_UNKNOWN_TX,
 			                 "%s is older than the outcomes the "
 			                 "decision log retains",
@@ -393,7 +397,7 @@ static void
 handle_status(struct cctx *cc, const struct wire_msg *m)
 {
 	struct gid_parts p;
-	bool forgotten;
+	enum coord_source src;
 	enum wire_outcome o;
 	struct wire_buf b;
 
@@ -410,8 +414,14 @@ handle_status(struct cctx *cc, const struct wire_msg *m)
 		                 m->gid, p.node, cc->co->cfg->node);
 		return;
 	}
-	o = coord_outcome(cc->co, m->gid, &forgotten);
-	if (forgotten) {
+	o = coord_outcome(cc->co, m->gid, &src);
+	if (src == SOURCE_ASK && m->type == WIRE_STATUS) {
+		/* A client's question; a participant's INQUIRE is about a
+		 * prepared branch, never a one-phase one: presumed abort. */
+		tx_resolve_past(cc->co, m->gid, cc);
+		return;
+	}
+	if (src == SOURCE_FORGOTTEN) {
 		/* Never guess: not even presumed abort, for a participant. */
 		cctx_reply_error(cc, WIRE_E_UNKNOWN_TX,
 		                 "%s is older than the outcomes the decision "
@@ -472,6 +482,7 @@ dispatch(struct cctx *cc, nng_msg *msg)
 		case WIRE_BR_ROLLBACK:
 		case WIRE_BR_STATE:
 		case WIRE_BR_PRECOMMIT:
+		case WIRE_BR_RESOLVE:
 		case WIRE_STATE:
 		case WIRE_BEGUN:
 		case WIRE_RESULT:
@@ -595,6 +606,10 @@ coordinator_start(const struct coord_config *cfg, struct coordinator **out,
 	              errlen) != 0)
 		goto fail;
 	co->incarnation = dlog_incarnation(co->dlog);
+	if ((co->recent = recent_new()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	if (open_peers(co, err, errlen) != 0)
 		goto fail;
 	if (tx_recover_all(co) != 0) {
@@ -700,6 +715,7 @@ coordinator_stop(struct coordinator *co)
 		          (unsigned long long)s->aborted,
 		          (unsigned long long)s->bad_requests);
 	pthread_mutex_destroy(&co->mu);
+	recent_free(co->recent);
 	free(co->peers);
 	free(co->ctxs);
 	free(co);

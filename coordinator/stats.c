@@ -40,6 +40,7 @@ collect(struct coordinator *co, struct stat_row *rows)
 	rows[n++] = (struct stat_row){"begun", atomic_load(&s->begun)};
 	rows[n++] = (struct stat_row){"committed", atomic_load(&s->committed)};
 	rows[n++] = (struct stat_row){"aborted", atomic_load(&s->aborted)};
+	rows[n++] = (struct stat_row){"one_phase", atomic_load(&s->one_phase)};
 	rows[n++] =
 	    (struct stat_row){"bad_requests", atomic_load(&s->bad_requests)};
 	rows[n++] = (struct stat_row){"in_flight", in_flight};

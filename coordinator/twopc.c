@@ -32,6 +32,20 @@
  *     when ballot 1 was accepted by enough (all; quorum: a majority), and
  *     otherwise only learns the participants' decision (a refusal means a
  *     backup coordinator has taken over).
+ *
+ * One-phase (t->one_phase, a single branch) replaces all of it:
+ *
+ *   ACTIVE --start--> ONE_PHASE --COMMITTED--> COMMITTED
+ *                       |   YES (it prepared instead) --> PREPARING ...
+ *                       |   NO --> ABORTED
+ *                       | no answer, timeout
+ *                       v
+ *                    RESOLVING --committed / aborted (BR_RESOLVE)--> ...
+ *
+ *  I8 The branch decides and the coordinator writes nothing. It reports
+ *     COMMITTED only when the branch said so and ABORTED only on a NO or a
+ *     resolve that made the branch's commit impossible; a lost answer is
+ *     asked for until it comes, never guessed.
  */
 #include "twopc.h"
 
@@ -77,7 +91,8 @@ reply_once(struct twopc *t)
 static void
 decide_abort(struct twopc *t)
 {
-	assert(t->state == TWOPC_ACTIVE || t->state == TWOPC_PREPARING);
+	assert(t->state == TWOPC_ACTIVE || t->state == TWOPC_PREPARING ||
+	       t->state == TWOPC_RESOLVING);
 	t->state = TWOPC_ABORTED;
 	/* A NO voter rolled back already; everyone else may hold a branch. */
 	for (size_t i = 0; i < t->nbranches; i++)
@@ -123,24 +138,93 @@ twopc_start(struct twopc *t, uint64_t now)
 		reply_once(t);
 		return;
 	}
-	t->state = TWOPC_PREPARING;
 	t->vote_deadline_ms = now + t->timing.vote_timeout_ms;
+	if (t->one_phase && t->nbranches == 1 && !t->three_phase) {
+		t->state = TWOPC_ONE_PHASE; /* I8 */
+		t->io->send_prepare(t->io_ctx, t, 0);
+		return;
+	}
+	t->state = TWOPC_PREPARING;
 	for (size_t i = 0; i < t->nbranches && t->state == TWOPC_PREPARING; i++)
 		t->io->send_prepare(t->io_ctx, t, i);
 }
 
+/* A request to branch i goes out now; the next, if needed, after backoff. */
 static void
-send_commit(struct twopc *t, size_t i, uint64_t now)
+schedule(struct twopc *t, size_t i, uint64_t now)
 {
 	struct twopc_branch *b = &t->branches[i];
 
-	assert(t->state == TWOPC_COMMITTING); /* I1 */
 	b->sending = true;
 	b->next_send_ms = now + b->backoff_ms;
 	b->backoff_ms = b->backoff_ms * 2 > t->timing.retry_max_ms
 	                    ? t->timing.retry_max_ms
 	                    : b->backoff_ms * 2;
+}
+
+static void
+send_commit(struct twopc *t, size_t i, uint64_t now)
+{
+	assert(t->state == TWOPC_COMMITTING); /* I1 */
+	schedule(t, i, now);
 	t->io->send_commit(t->io_ctx, t, i);
+}
+
+static void
+send_resolve(struct twopc *t, size_t i, uint64_t now)
+{
+	assert(t->state == TWOPC_RESOLVING);
+	schedule(t, i, now);
+	t->io->send_resolve(t->io_ctx, t, i);
+}
+
+static void
+enter_resolving(struct twopc *t, uint64_t now)
+{
+	t->state = TWOPC_RESOLVING;
+	for (size_t i = 0; i < t->nbranches; i++) {
+		t->branches[i].acked = false; /* here: answered aborted */
+		t->branches[i].backoff_ms = t->timing.retry_min_ms;
+		if (!t->branches[i].sending)
+			send_resolve(t, i, now);
+	}
+}
+
+void
+twopc_start_resolving(struct twopc *t, uint64_t now)
+{
+	assert(t->state == TWOPC_ACTIVE);
+	enter_resolving(t, now);
+}
+
+void
+twopc_resolved(struct twopc *t, size_t branch, bool committed, const char *why,
+               uint64_t now)
+{
+	(void)now;
+	if (t->state != TWOPC_RESOLVING)
+		return;
+	t->branches[branch].sending = false;
+	if (committed) {
+		t->state = TWOPC_COMMITTED;
+		t->one_phase_done = true;
+		reply_once(t);
+		return;
+	}
+	t->branches[branch].acked = true;
+	for (size_t i = 0; i < t->nbranches; i++)
+		if (!t->branches[i].acked)
+			return;
+	set_reason(t, "%s%s", why, "");
+	decide_abort(t); /* a prepared fallback is rolled back too */
+}
+
+void
+twopc_resolve_failed(struct twopc *t, size_t branch, uint64_t now)
+{
+	(void)now;
+	if (t->state == TWOPC_RESOLVING)
+		t->branches[branch].sending = false;
 }
 
 static bool
@@ -179,6 +263,21 @@ twopc_vote(struct twopc *t, size_t branch, enum twopc_vote vote,
 	bool any_yes = false;
 
 	assert(vote != TWOPC_VOTE_NONE);
+	if (t->state == TWOPC_ONE_PHASE || t->state == TWOPC_RESOLVING) {
+		/* I8: a definite answer, even a late one. */
+		if (vote == TWOPC_VOTE_COMMITTED ||
+		    vote == TWOPC_VOTE_READONLY) {
+			b->vote = vote;
+			t->state = TWOPC_COMMITTED;
+			t->one_phase_done = true;
+			reply_once(t);
+			return;
+		}
+		if (vote == TWOPC_VOTE_YES && t->state == TWOPC_RESOLVING)
+			return; /* prepared: the resolve decides (and rolls
+			           it back if aborted) */
+		t->state = TWOPC_PREPARING; /* NO, or YES: two-phase */
+	}
 	if (t->state != TWOPC_PREPARING) {
 		/*
 		 * A vote after the decision. After an abort a late YES holds a
@@ -234,13 +333,7 @@ twopc_vote(struct twopc *t, size_t branch, enum twopc_vote vote,
 static void
 send_3pc(struct twopc *t, size_t i, uint64_t now)
 {
-	struct twopc_branch *b = &t->branches[i];
-
-	b->sending = true;
-	b->next_send_ms = now + b->backoff_ms;
-	b->backoff_ms = b->backoff_ms * 2 > t->timing.retry_max_ms
-	                    ? t->timing.retry_max_ms
-	                    : b->backoff_ms * 2;
+	schedule(t, i, now);
 	if (t->state == TWOPC_PRECOMMITTING)
 		t->io->send_precommit(t->io_ctx, t, i);
 	else
@@ -328,6 +421,10 @@ twopc_recover_learning(struct twopc *t, uint64_t now)
 void
 twopc_vote_failed(struct twopc *t, size_t branch, const char *why, uint64_t now)
 {
+	if (t->state == TWOPC_ONE_PHASE) {
+		enter_resolving(t, now); /* I8: never a NO */
+		return;
+	}
 	if (t->state != TWOPC_PREPARING)
 		return;
 	if (t->reason[0] == '\0') {
@@ -421,6 +518,20 @@ twopc_tick(struct twopc *t, uint64_t now)
 				send_3pc(t, i, now);
 		}
 		break;
+	case TWOPC_ONE_PHASE:
+		/* A branch still running holds its marker: the resolve
+		 * waits for it (onephase.h), no ROLLBACK needed. */
+		if (now >= t->vote_deadline_ms)
+			enter_resolving(t, now);
+		break;
+	case TWOPC_RESOLVING:
+		for (size_t i = 0; i < t->nbranches; i++) {
+			struct twopc_branch *b = &t->branches[i];
+
+			if (!b->acked && !b->sending && now >= b->next_send_ms)
+				send_resolve(t, i, now);
+		}
+		break;
 	case TWOPC_PRELOGGING:
 	case TWOPC_ACTIVE:
 	case TWOPC_LOGGING:
@@ -440,6 +551,8 @@ twopc_outcome(const struct twopc *t)
 	case TWOPC_PRELOGGING:
 	case TWOPC_PRECOMMITTING:
 	case TWOPC_LEARNING:
+	case TWOPC_ONE_PHASE:
+	case TWOPC_RESOLVING:
 		return WIRE_IN_PROGRESS;
 	case TWOPC_COMMITTING:
 	case TWOPC_COMMITTED:
@@ -478,6 +591,10 @@ twopc_state_name(enum twopc_state s)
 		return "committed";
 	case TWOPC_ABORTED:
 		return "aborted";
+	case TWOPC_ONE_PHASE:
+		return "one-phase";
+	case TWOPC_RESOLVING:
+		return "resolving";
 	}
 	return "?";
 }

@@ -28,6 +28,8 @@ enum twopc_state {
 	TWOPC_COMMITTING, /* COMMIT record durable; COMMIT sent until acked */
 	TWOPC_COMMITTED,  /* every branch acked; END record appended */
 	TWOPC_ABORTED,    /* decided abort; ROLLBACK sent; nothing logged */
+	TWOPC_ONE_PHASE,  /* the only branch asked to commit in one phase */
+	TWOPC_RESOLVING,  /* one-phase answer lost: asking for the outcome */
 };
 
 enum twopc_vote {
@@ -35,6 +37,7 @@ enum twopc_vote {
 	TWOPC_VOTE_YES,
 	TWOPC_VOTE_NO,
 	TWOPC_VOTE_READONLY,
+	TWOPC_VOTE_COMMITTED, /* one-phase: committed */
 };
 
 struct twopc_branch {
@@ -60,6 +63,8 @@ struct twopc_io {
 	/* 3PC: PRE-COMMIT of ballot 1; a state probe (ballot 0). */
 	void (*send_precommit)(void *ctx, struct twopc *t, size_t branch);
 	void (*send_probe)(void *ctx, struct twopc *t, size_t branch);
+	/* One-phase: what became of the branch (committed or aborted)? */
+	void (*send_resolve)(void *ctx, struct twopc *t, size_t branch);
 	void (*log_end)(void *ctx, struct twopc *t);
 	/* The client's answer is known: t->state and t->reason tell it. */
 	void (*reply)(void *ctx, struct twopc *t);
@@ -83,6 +88,8 @@ struct twopc {
 	uint64_t logged_ms;      /* when the COMMIT record became durable */
 	bool replied;            /* reply() has been called */
 	bool three_phase;        /* 3PC (twopc_set_3pc) */
+	bool one_phase;          /* a single branch may commit in one phase */
+	bool one_phase_done;     /* committed so: nothing in the decision log */
 	struct term_round round; /* 3PC: the coordinator's ballot 1 */
 	/* Never END: a branch named in the record cannot be reached from
 	 * here, so the record must keep answering COMMIT to inquiries. */
@@ -101,7 +108,10 @@ void twopc_init(struct twopc *t, struct twopc_branch *branches, size_t n,
 /* Run this transaction with 3PC, in quorum or plain mode. */
 void twopc_set_3pc(struct twopc *t, bool quorum);
 
-/* ACTIVE -> PREPARING: PREPARE to every branch. No branch: commit at once. */
+/*
+ * ACTIVE -> PREPARING: PREPARE to every branch. No branch: commit at once.
+ * One branch and one_phase: ONE_PHASE, the branch commits on its own.
+ */
 void twopc_start(struct twopc *t, uint64_t now);
 
 /* A branch's vote arrived. sqlstate/text describe a NO (may be NULL). */
@@ -143,6 +153,22 @@ void twopc_recover_learning(struct twopc *t, uint64_t now);
 
 /* Re-enter COMMITTING after a restart: the record is durable already. */
 void twopc_recover(struct twopc *t, uint64_t now);
+
+/*
+ * One-phase: a branch said what became of it (BR_RESOLVE). committed
+ * false: aborted, and it never commits from now on.
+ */
+void twopc_resolved(struct twopc *t, size_t branch, bool committed,
+                    const char *why, uint64_t now);
+
+/* One-phase: a BR_RESOLVE got no answer: resend when due. */
+void twopc_resolve_failed(struct twopc *t, size_t branch, uint64_t now);
+
+/*
+ * An outcome nothing here remembers (a gid of a past life): ask every
+ * branch. Committed if one says so, aborted once all say aborted.
+ */
+void twopc_start_resolving(struct twopc *t, uint64_t now);
 
 /* Time passed: vote timeout, COMMIT resends, commit_wait. */
 void twopc_tick(struct twopc *t, uint64_t now);

@@ -71,6 +71,7 @@ tx_set_protocol(struct tx *tx, uint32_t protocol)
 	if (protocol == 0)
 		protocol = cfg->protocol == CFG_3PC ? WIRE_3PC : WIRE_2PC;
 	tx->sm.three_phase = false;
+	tx->sm.one_phase = protocol == WIRE_2PC && cfg->one_phase;
 	if (protocol == WIRE_3PC)
 		twopc_set_3pc(&tx->sm, cfg->three_phase_mode == CFG_QUORUM);
 }
@@ -139,6 +140,7 @@ enum call_kind {
 	CALL_ROLLBACK,
 	CALL_PRECOMMIT, /* 3PC */
 	CALL_PROBE,     /* 3PC: what did the participants decide? */
+	CALL_RESOLVE,   /* one-phase: what became of the branch? */
 };
 
 struct branch_call {
@@ -183,6 +185,8 @@ branch_reply(void *arg, int rv, const struct wire_msg *m, const void *raw,
 			                        ? TWOPC_VOTE_YES
 			                    : m->code == WIRE_VOTE_READONLY
 			                        ? TWOPC_VOTE_READONLY
+			                    : m->code == WIRE_VOTE_COMMITTED
+			                        ? TWOPC_VOTE_COMMITTED
 			                        : TWOPC_VOTE_NO;
 			char text[TWOPC_REASON_MAX];
 
@@ -191,9 +195,10 @@ branch_reply(void *arg, int rv, const struct wire_msg *m, const void *raw,
 			         m->text != NULL ? m->text : "no reason");
 			xlog_debug("gid=%s %s voted %s", tx->gid,
 			           branch_name(tx, bc->branch),
-			           v == TWOPC_VOTE_YES        ? "YES"
-			           : v == TWOPC_VOTE_READONLY ? "READ-ONLY"
-			                                      : "NO");
+			           v == TWOPC_VOTE_YES         ? "YES"
+			           : v == TWOPC_VOTE_READONLY  ? "READ-ONLY"
+			           : v == TWOPC_VOTE_COMMITTED ? "COMMITTED"
+			                                       : "NO");
 			twopc_vote(&tx->sm, bc->branch, v, m->sqlstate, text,
 			           now);
 		} else {
@@ -217,6 +222,28 @@ branch_reply(void *arg, int rv, const struct wire_msg *m, const void *raw,
 		break;
 	case CALL_ROLLBACK:
 		break; /* presumed abort: acks are not needed */
+	case CALL_RESOLVE:
+		if (rv == 0 && m->type == WIRE_OUTCOME &&
+		    m->code != WIRE_IN_PROGRESS) {
+			snprintf(why, sizeof(why), "%s: %s",
+			         branch_name(tx, bc->branch),
+			         m->text != NULL ? m->text : "aborted");
+			xlog_info("gid=%s resolved by %s: %s", tx->gid,
+			          branch_name(tx, bc->branch),
+			          m->code == WIRE_COMMITTED ? "committed"
+			                                    : "aborted");
+			twopc_resolved(&tx->sm, bc->branch,
+			               m->code == WIRE_COMMITTED, why, now);
+			break;
+		}
+		xlog_warn("gid=%s %s cannot tell the one-phase outcome yet "
+		          "(%s); will ask again",
+		          tx->gid, branch_name(tx, bc->branch),
+		          rv != 0           ? nng_strerror(rv)
+		          : m->text != NULL ? m->text
+		                            : wire_type_name(m->type));
+		twopc_resolve_failed(&tx->sm, bc->branch, now);
+		break;
 	case CALL_PRECOMMIT:
 	case CALL_PROBE:
 		if (rv == 0 && m->type == WIRE_STATE &&
@@ -273,6 +300,8 @@ call_branch(struct tx *tx, size_t branch, enum call_kind kind,
 		twopc_commit_failed(&tx->sm, branch, clock_now_ms());
 	else if (kind == CALL_PRECOMMIT || kind == CALL_PROBE)
 		twopc_precommit_failed(&tx->sm, branch, clock_now_ms());
+	else if (kind == CALL_RESOLVE)
+		twopc_resolve_failed(&tx->sm, branch, clock_now_ms());
 }
 
 static void
@@ -285,6 +314,8 @@ io_send_prepare(void *ctx, struct twopc *t, size_t i)
 		return;
 	wire_buf_init(&b, WIRE_BR_PREPARE);
 	wire_put_str(&b, WIRE_T_GID, tx->gid);
+	if (t->state == TWOPC_ONE_PHASE)
+		wire_put_u32(&b, WIRE_T_PROTOCOL, WIRE_1PC);
 	if (t->three_phase) {
 		/* Everyone the termination protocol may need, in rank order. */
 		wire_put_u32(&b, WIRE_T_PROTOCOL, WIRE_3PC);
@@ -309,10 +340,11 @@ send_gid_only(struct tx *tx, size_t i, enum call_kind kind)
 {
 	struct wire_buf b;
 
-	wire_buf_init(&b,
-	              kind == CALL_COMMIT ? WIRE_BR_COMMIT : WIRE_BR_ROLLBACK);
+	wire_buf_init(&b, kind == CALL_COMMIT    ? WIRE_BR_COMMIT
+	                  : kind == CALL_RESOLVE ? WIRE_BR_RESOLVE
+	                                         : WIRE_BR_ROLLBACK);
 	wire_put_str(&b, WIRE_T_GID, tx->gid);
-	if (tx->sm.three_phase) /* the participant logs the decision */
+	if (tx->sm.three_phase && kind != CALL_RESOLVE) /* logged there */
 		wire_put_u32(&b, WIRE_T_PROTOCOL, WIRE_3PC);
 	/* A COMMIT call lives no longer than the resend cap: the next try
 	 * waits for it (one in flight per branch). */
@@ -320,6 +352,13 @@ send_gid_only(struct tx *tx, size_t i, enum call_kind kind)
 	            kind == CALL_COMMIT ? tx->co->cfg->retry_max_ms
 	                                : tx->co->cfg->request_timeout_ms);
 	wire_buf_free(&b);
+}
+
+static void
+io_send_resolve(void *ctx, struct twopc *t, size_t i)
+{
+	(void)t;
+	send_gid_only(ctx, i, CALL_RESOLVE);
 }
 
 static void
@@ -485,7 +524,20 @@ io_reply(void *ctx, struct twopc *t)
 {
 	struct tx *tx = ctx;
 
-	if (t->state == TWOPC_ABORTED) {
+	if (t->one_phase_done) {
+		struct gid_parts p;
+
+		/* Before the tx can leave the table (recent.h). */
+		if (gid_parse(tx->gid, &p) &&
+		    p.incarnation == tx->co->incarnation)
+			recent_add(tx->co->recent, p.seq);
+		if (!tx->resolver)
+			atomic_fetch_add(&tx->co->stats.one_phase, 1);
+	}
+	if (tx->resolver) {
+		xlog_info("gid=%s resolved: %s", tx->gid,
+		          t->state == TWOPC_ABORTED ? "aborted" : "committed");
+	} else if (t->state == TWOPC_ABORTED) {
 		atomic_fetch_add(&tx->co->stats.aborted, 1);
 		if (t->reason_sqlstate[0] != '\0')
 			xlog_info("gid=%s aborted by %s: %s", tx->gid,
@@ -509,17 +561,19 @@ static const struct twopc_io tx_io = {
     .log_precommit = io_log_precommit,
     .send_precommit = io_send_precommit,
     .send_probe = io_send_probe,
+    .send_resolve = io_send_resolve,
 };
 
 /* ---- outcome of any gid ---- */
 
 enum wire_outcome
-coord_outcome(struct coordinator *co, const char *gid, bool *forgotten)
+coord_outcome(struct coordinator *co, const char *gid, enum coord_source *src)
 {
 	struct tx *tx = tx_lookup_locked(co, gid);
+	struct gid_parts p;
 	enum wire_outcome o;
 
-	*forgotten = false;
+	*src = SOURCE_KNOWN;
 	if (tx != NULL) {
 		o = twopc_outcome(&tx->sm);
 		pthread_mutex_unlock(&tx->mu);
@@ -529,7 +583,7 @@ coord_outcome(struct coordinator *co, const char *gid, bool *forgotten)
 	case DLOG_COMMITTED:
 		return WIRE_COMMITTED;
 	case DLOG_FORGOTTEN:
-		*forgotten = true;
+		*src = SOURCE_FORGOTTEN;
 		return WIRE_ABORTED;
 	case DLOG_PRECOMMITTED:
 		return WIRE_IN_PROGRESS;
@@ -537,11 +591,64 @@ coord_outcome(struct coordinator *co, const char *gid, bool *forgotten)
 		break;
 	}
 	/*
-	 * Not in flight and no durable COMMIT: presumed abort. A tx enters
-	 * the table before its gid leaves this process and leaves it only
-	 * once decided, so this answer can never be contradicted later.
+	 * Not in flight and no durable COMMIT: presumed abort, unless it
+	 * may have committed in one phase (recent.h). A tx enters the table
+	 * before its gid leaves this process and leaves it only once
+	 * decided, so this answer can never be contradicted later.
 	 */
+	if (gid_parse(gid, &p) && p.incarnation == co->incarnation) {
+		switch (recent_lookup(co->recent, p.seq)) {
+		case RECENT_COMMITTED:
+			return WIRE_COMMITTED;
+		case RECENT_UNKNOWN:
+			*src = SOURCE_ASK;
+			break;
+		case RECENT_NOT_COMMITTED:
+			break;
+		}
+	} else if (gid_parse(gid, &p) && p.incarnation < co->incarnation) {
+		*src = SOURCE_ASK; /* a past life's commits are not in memory */
+	}
 	return WIRE_ABORTED;
+}
+
+void
+tx_resolve_past(struct coordinator *co, const char *gid, struct cctx *cc)
+{
+	struct hmap_node *n;
+	struct tx *tx;
+
+	if ((tx = tx_alloc(co)) == NULL) {
+		cctx_reply_error(cc, WIRE_E_INTERNAL, "out of memory");
+		return;
+	}
+	snprintf(tx->gid, sizeof(tx->gid), "%s", gid);
+	tx->resolver = true;
+	for (size_t i = 0; i < co->npeers; i++)
+		tx_branch_for(tx, i);
+	pthread_mutex_lock(&co->mu);
+	if ((n = hmap_get(&co->txs, gid)) != NULL) {
+		/* Asked twice at once: the first one is resolving it. */
+		struct wire_buf b;
+
+		pthread_mutex_unlock(&co->mu);
+		tx_free(tx);
+		wire_buf_init(&b, WIRE_OUTCOME);
+		wire_put_str(&b, WIRE_T_GID, gid);
+		wire_put_u32(&b, WIRE_T_CODE, WIRE_IN_PROGRESS);
+		cctx_reply(cc, &b);
+		wire_buf_free(&b);
+		return;
+	}
+	hmap_put(&co->txs, &tx->node, tx->gid);
+	pthread_mutex_lock(&tx->mu);
+	pthread_mutex_unlock(&co->mu);
+	xlog_info("gid=%s not known here: asking %zu participants", gid,
+	          co->npeers);
+	tx->busy = true;
+	tx->waiter = cc;
+	twopc_start_resolving(&tx->sm, clock_now_ms());
+	pthread_mutex_unlock(&tx->mu);
 }
 
 /* ---- recovery ---- */

@@ -98,6 +98,7 @@ static const char *const protocol_words[] = {
     [CFG_2PC] = "2pc", [CFG_3PC] = "3pc", NULL};
 static const char *const mode_words[] = {
     [CFG_QUORUM] = "quorum", [CFG_PLAIN] = "plain", NULL};
+static const char *const bool_words[] = {"false", "true", NULL};
 
 static const struct cfg_key coord_keys[] = {
     {.key = "node",
@@ -192,6 +193,14 @@ static const struct cfg_key coord_keys[] = {
              "safe under network partitions, a minority waits) or whoever "
              "answers (plain: never waits for a crashed node, but two sides "
              "of a partition may decide differently)."},
+    {.key = "one_phase",
+     .type = CFG_CHOICE,
+     COORD(one_phase),
+     .choices = bool_words,
+     .def = 1,
+     .help = "A 2PC transaction with one participant commits in one phase: "
+             "no PREPARE, no decision-log write; the participant keeps a "
+             "marker row so that a lost answer can still be resolved."},
     {.key = "contexts",
      .type = CFG_UINT,
      COORD(contexts),
@@ -304,6 +313,15 @@ static const struct cfg_key part_keys[] = {
      .max = HOUR(1),
      .help = "A prepared branch younger than this is never rolled back by "
              "the sweeper, so it cannot race a live transaction."},
+    {.key = "one_phase.retention",
+     .type = CFG_DURATION,
+     PART(one_phase_retention_ms),
+     .def = HOUR(1),
+     .min = SEC(1),
+     .max = HOUR(24 * 7),
+     .help = "How long the marker of a one-phase commit (table "
+             "`xact.one_phase`) is kept: its outcome can be asked for "
+             "this long. Keep it well above any client's retry window."},
     {.key = "contexts",
      .type = CFG_UINT,
      PART(contexts),

@@ -49,6 +49,7 @@ struct coord_config {
 	uint32_t commit_wait_ms; /* timeouts.commit_wait, default 5s */
 	uint32_t retry_max_ms;   /* timeouts.retry_max, default 5s */
 	uint32_t protocol;       /* protocol: enum cfg_protocol, default 2pc */
+	uint32_t one_phase;      /* one_phase: 1 (true, default) or 0 */
 	uint32_t three_phase_mode; /* three_phase.mode, default quorum */
 	uint32_t contexts;         /* contexts, default 256 */
 	uint64_t compact_bytes;    /* log_compact_bytes, default 64 MiB */
@@ -68,6 +69,7 @@ struct part_config {
 	uint32_t termination_timeout_ms; /* timeouts.termination, 2s */
 	uint32_t sweep_interval_ms;      /* sweep.interval, default 10s */
 	uint32_t sweep_safety_ms;        /* sweep.safety, default 30s */
+	uint32_t one_phase_retention_ms; /* one_phase.retention, 1h */
 	uint32_t contexts;               /* contexts, default 256 */
 	enum xlog_level log_level;       /* log_level, default info */
 };

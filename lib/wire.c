@@ -154,6 +154,7 @@ static const struct type_rule type_rules[] = {
     [WIRE_BR_STATE] = {"BR_STATE", B_GID | B_BALLOT, B_GID | B_BALLOT, NULL},
     [WIRE_BR_PRECOMMIT] = {"BR_PRECOMMIT", B_GID | B_BALLOT | B_VALUE,
                            B_GID | B_BALLOT | B_VALUE, check_precommit},
+    [WIRE_BR_RESOLVE] = {"BR_RESOLVE", B_GID, B_GID, NULL},
     [WIRE_INQUIRE] = {"INQUIRE", B_GID, B_GID, NULL},
     [WIRE_BEGUN] = {"BEGUN", B_GID, B_GID, NULL},
     [WIRE_RESULT] = {"RESULT", 0,
@@ -639,7 +640,7 @@ check_prepare(const struct wire_msg *m, const struct tally *t, char *err,
 {
 	uint32_t npeers = t->count[WIRE_T_NAME];
 
-	if (check_protocol(m, t, err, errlen) != 0)
+	if (m->protocol != WIRE_1PC && check_protocol(m, t, err, errlen) != 0)
 		return -1;
 	if (m->protocol != WIRE_3PC) {
 		if (npeers > 0 || t->count[WIRE_T_URL] > 0)
@@ -783,6 +784,7 @@ vote_known(uint32_t v)
 	case WIRE_VOTE_YES:
 	case WIRE_VOTE_NO:
 	case WIRE_VOTE_READONLY:
+	case WIRE_VOTE_COMMITTED:
 		return true;
 	}
 	return false;

@@ -27,6 +27,11 @@
  *     BR_PREPARE {gid, SQL*}              -> VOTE
  *     BR_PREPARE {gid, protocol=3, rank, quorum, (NAME URL)+, SQL*}
  *                                         -> VOTE   (3PC: the participants)
+ *     BR_PREPARE {gid, protocol=1, SQL*}  -> VOTE   (one-phase: the only
+ *                                            branch; COMMITTED, NO, or YES
+ *                                            if it prepared instead)
+ *     BR_RESOLVE {gid}                    -> OUTCOME (one-phase: committed,
+ *                                            or aborted for good from now)
  *     BR_COMMIT {gid, [protocol]}         -> ACK | ERROR
  *     BR_ROLLBACK {gid, [protocol]}       -> ACK
  *   coordinator or backup -> participant (3PC termination, lib/term.h)
@@ -72,6 +77,7 @@ enum wire_type {
 	WIRE_BR_ROLLBACK = 13,
 	WIRE_BR_STATE = 14,
 	WIRE_BR_PRECOMMIT = 15,
+	WIRE_BR_RESOLVE = 16,
 	WIRE_INQUIRE = 20,
 	WIRE_BEGUN = 30,
 	WIRE_RESULT = 31,
@@ -108,6 +114,7 @@ enum wire_tag {
 };
 
 enum wire_protocol {
+	WIRE_1PC = 1, /* BR_PREPARE only: commit now, the only branch */
 	WIRE_2PC = 2,
 	WIRE_3PC = 3,
 };
@@ -128,7 +135,8 @@ enum wire_outcome {
 enum wire_vote {
 	WIRE_VOTE_YES = 1,
 	WIRE_VOTE_NO = 2,
-	WIRE_VOTE_READONLY = 3, /* wrote nothing, committed, leaves phase 2 */
+	WIRE_VOTE_READONLY = 3,  /* wrote nothing, committed, leaves phase 2 */
+	WIRE_VOTE_COMMITTED = 4, /* one-phase: committed */
 };
 
 enum wire_error {

@@ -29,6 +29,11 @@
  *     PREPARE TRANSACTION, and a decision before it is acted on. A branch
  *     that voted YES in a past life is never prepared again; a read-only
  *     branch prepares too, since its peers may ask it for its state.
+ *  R7 One-phase (protocol 1, onephase.h): the only branch commits at once.
+ *     Its answers are definite: COMMITTED, or NO only when it can never
+ *     commit. A COMMIT whose result was lost leaves it IN-DOUBT, and only
+ *     its marker row tells; so does every one-phase request for a gid not
+ *     known here. Where one-phase cannot run, it prepares (YES): two-phase.
  *
  * Locking: bs->mu guards the table and each branch's refs; b->mu is held by
  * the one thread working on a branch. Order: bs->mu, then b->mu (only with
@@ -49,6 +54,7 @@
 #include "gid.h"
 #include "hmap.h"
 #include "log.h"
+#include "onephase.h"
 #include "termination.h"
 
 enum branch_state {
@@ -56,6 +62,7 @@ enum branch_state {
 	BR_PREPARED,  /* PREPARE TRANSACTION done; only a decision moves it */
 	BR_COMMITTED, /* COMMIT PREPARED done, or read-only and committed */
 	BR_ABORTED,   /* rolled back, or a tombstone (R3) */
+	BR_IN_DOUBT,  /* one-phase COMMIT sent, its result lost (R7) */
 };
 
 struct branch {
@@ -68,7 +75,8 @@ struct branch {
 	/* Under mu: */
 	enum branch_state state;
 	bool readonly;
-	PGconn *conn; /* BR_ACTIVE with a local transaction open */
+	bool one_phase; /* BR_COMMITTED by one-phase commit */
+	PGconn *conn;   /* BR_ACTIVE with a local transaction open */
 	uint64_t last_seq;
 	struct wire_buf last_reply; /* the reply to last_seq (R2) */
 	bool failed;                /* a statement failed: vote NO */
@@ -86,7 +94,8 @@ struct branches {
 	struct pg_pool *resolve;
 	struct branch_limits lim;
 	struct termination *tm; /* 3PC; NULL: refused */
-	const char *self;       /* this participant's name */
+	struct onephase *op;
+	const char *self; /* this participant's name */
 };
 
 static const char *
@@ -101,6 +110,8 @@ state_name(enum branch_state s)
 		return "committed";
 	case BR_ABORTED:
 		return "aborted";
+	case BR_IN_DOUBT:
+		return "in doubt";
 	}
 	return "?";
 }
@@ -112,6 +123,12 @@ branches_open(struct pg_pool *work, struct pg_pool *resolve,
 	struct branches *bs = calloc(1, sizeof(*bs));
 
 	if (bs == NULL || hmap_init(&bs->map, 1024) != 0) {
+		free(bs);
+		return -1;
+	}
+	if (onephase_open(resolve, limits->acquire_wait_ms,
+	                  limits->one_phase_retention_ms, &bs->op) != 0) {
+		hmap_destroy(&bs->map);
 		free(bs);
 		return -1;
 	}
@@ -158,6 +175,7 @@ branches_close(struct branches *bs)
 		return;
 	hmap_foreach(&bs->map, free_one, bs);
 	hmap_destroy(&bs->map);
+	onephase_close(bs->op);
 	pthread_mutex_destroy(&bs->mu);
 	free(bs);
 }
@@ -290,6 +308,7 @@ abort_locked(struct branches *bs, struct branch *b)
 			           b->gid);
 		break;
 	case BR_ABORTED:
+	case BR_IN_DOUBT: /* only its marker can tell (R7) */
 		break;
 	}
 }
@@ -581,6 +600,22 @@ can_pipeline(const struct wire_msg *m)
 	return true;
 }
 
+/* The statements of a message that can_pipeline() accepted. */
+static size_t
+pipeline_sql(struct branch *b, const struct wire_msg *m,
+             const char *sql[PIPELINE_MAX])
+{
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < m->nitems; i++)
+		if (m->items[i].tag == WIRE_T_SQL) {
+			sql[n] = m->items[i].str;
+			if (pg_touches_session(sql[n++]))
+				b->dirty_session = true;
+		}
+	return n;
+}
+
 /*
  * 2PC phase 1 in one database round trip (pg_prepare_pipelined): BEGIN
  * unless statements ran already, the statements of a SUBMIT, the
@@ -592,15 +627,10 @@ prepare_pipelined(struct branches *bs, struct branch *b,
 {
 	const char *sql[PIPELINE_MAX];
 	bool begin = b->conn == NULL;
-	size_t n = 0;
+	size_t n;
 	PGconn *c;
 
-	for (uint32_t i = 0; i < m->nitems; i++)
-		if (m->items[i].tag == WIRE_T_SQL) {
-			sql[n] = m->items[i].str;
-			if (pg_touches_session(sql[n++]))
-				b->dirty_session = true;
-		}
+	n = pipeline_sql(b, m, sql);
 	if (begin) {
 		if ((c = pg_acquire(bs->work, bs->lim.acquire_wait_ms, e)) ==
 		    NULL)
@@ -778,6 +808,169 @@ prepare_3pc_prior(struct branches *bs, struct branch *b, enum wire_vote *v,
 	return true;
 }
 
+/* The answer of a one-phase request once the outcome is known (R7). */
+static void
+settle_one_phase(struct branch *b, enum onephase_outcome o,
+                 const struct pg_err *e, struct wire_buf *reply)
+{
+	switch (o) {
+	case OP_COMMITTED:
+		b->state = BR_COMMITTED;
+		b->one_phase = true;
+		xlog_debug("gid=%s committed in one phase", b->gid);
+		reply_vote(reply, b->gid, WIRE_VOTE_COMMITTED, NULL);
+		return;
+	case OP_ABORTED:
+		b->state = BR_ABORTED;
+		fail_branch(b, e); /* a repeat gets the same reason */
+		reply_vote(reply, b->gid, WIRE_VOTE_NO, &b->fail);
+		return;
+	case OP_UNKNOWN:
+	case OP_FALLBACK:
+		break;
+	}
+	b->state = BR_IN_DOUBT;
+	xlog_warn("gid=%s one-phase outcome unknown: %s %s", b->gid,
+	          e->sqlstate, e->message);
+	reply_error(reply, WIRE_E_UNAVAILABLE, "outcome of %s unknown: %s",
+	            b->gid, e->message);
+}
+
+/* Commit the only branch now: marker, statements, COMMIT (onephase.h). */
+static enum onephase_outcome
+commit_one_phase(struct branches *bs, struct branch *b,
+                 const struct wire_msg *m, struct pg_err *e)
+{
+	const char *sql[PIPELINE_MAX];
+	bool begin = b->conn == NULL;
+	enum onephase_outcome o;
+	size_t n;
+	PGconn *c;
+
+	n = pipeline_sql(b, m, sql);
+	if (begin) {
+		/* A copy of this request may have committed in a past life
+		 * of this process: without our marker, only its marker can
+		 * say NO (R7). */
+		if ((c = pg_acquire(bs->work, bs->lim.acquire_wait_ms, e)) ==
+		    NULL)
+			return OP_UNKNOWN;
+		set_conn(b, c);
+	}
+	if (atomic_load(&b->abort_requested)) {
+		pg_err_set(e, "40P01", "rolled back by the coordinator");
+		o = OP_UNKNOWN;
+	} else if (FAILPOINT("participant.before_one_phase") == FP_ERROR) {
+		pg_err_set(e, "XX000",
+		           "failpoint participant.before_one_phase");
+		o = OP_ABORTED;
+	} else {
+		o = onephase_commit(bs->op, b->conn, begin, b->gid, sql, n, e);
+	}
+	if (o == OP_COMMITTED) {
+		drop_conn(bs, b);
+		FAILPOINT("participant.after_one_phase");
+	} else if (o != OP_FALLBACK) {
+		close_local(bs, b, "ROLLBACK"); /* closes a broken one */
+	}
+	return o;
+}
+
+/*
+ * A one-phase PREPARE (protocol 1): the coordinator's only branch. R7: an
+ * answer other than COMMITTED or a definite NO is an error, and the
+ * coordinator resolves (BR_RESOLVE).
+ */
+static void
+prepare_one_phase(struct branches *bs, struct branch *b,
+                  const struct wire_msg *m, struct wire_buf *reply)
+{
+	enum onephase_outcome o;
+	enum wire_vote v;
+	struct pg_err e;
+
+	pg_err_set(&e, "40P01", "branch %s was rolled back", b->gid);
+	switch (b->state) {
+	case BR_COMMITTED:
+		reply_vote(reply, b->gid, WIRE_VOTE_COMMITTED, NULL);
+		return;
+	case BR_PREPARED: /* it fell back to two-phase commit */
+		reply_vote(reply, b->gid, WIRE_VOTE_YES, NULL);
+		return;
+	case BR_ABORTED:
+		reply_vote(reply, b->gid, WIRE_VOTE_NO,
+		           b->failed ? &b->fail : &e);
+		return;
+	case BR_IN_DOUBT:
+		settle_one_phase(b, onephase_resolve(bs->op, b->gid, &e), &e,
+		                 reply);
+		return;
+	case BR_ACTIVE:
+		break;
+	}
+	if (b->failed) {
+		e = b->fail;
+		reply_vote(reply, b->gid, abort_vote(bs, b), &e);
+		return;
+	}
+	if (b->conn == NULL && b->last_seq == 0 &&
+	    wire_count(m, WIRE_T_SQL) == 0) {
+		/* Its statements ran in a past life (or it was asked
+		 * already and the answer was lost): the marker tells. */
+		settle_one_phase(b, onephase_resolve(bs->op, b->gid, &e), &e,
+		                 reply);
+		return;
+	}
+	o = can_pipeline(m) ? commit_one_phase(bs, b, m, &e) : OP_FALLBACK;
+	if (o != OP_FALLBACK) {
+		settle_one_phase(b, o, &e, reply);
+		return;
+	}
+	/* Statements one-phase cannot pipeline, or no marker table here:
+	 * two-phase commit, whose answers are definite too. */
+	v = prepare_active(bs, b, m, &e);
+	reply_vote(reply, b->gid, v, &e);
+}
+
+void
+branch_resolve_one_phase(struct branches *bs, const struct wire_msg *m,
+                         struct wire_buf *reply)
+{
+	struct pg_err e;
+
+	/* The marker, not memory, is the truth: no branch lock is taken, so
+	 * a branch still committing cannot hold this up past the marker's
+	 * lock wait. */
+	switch (onephase_resolve(bs->op, m->gid, &e)) {
+	case OP_COMMITTED:
+		wire_buf_init(reply, WIRE_OUTCOME);
+		wire_put_str(reply, WIRE_T_GID, m->gid);
+		wire_put_u32(reply, WIRE_T_CODE, WIRE_COMMITTED);
+		return;
+	case OP_ABORTED:
+		wire_buf_init(reply, WIRE_OUTCOME);
+		wire_put_str(reply, WIRE_T_GID, m->gid);
+		wire_put_u32(reply, WIRE_T_CODE, WIRE_ABORTED);
+		wire_put_str(reply, WIRE_T_TEXT, e.message);
+		return;
+	case OP_UNKNOWN:
+	case OP_FALLBACK:
+		break;
+	}
+	reply_error(reply, WIRE_E_UNAVAILABLE, "cannot resolve %s: %s %s",
+	            m->gid, e.sqlstate, e.message);
+}
+
+void
+branch_forget_one_phase(struct branches *bs)
+{
+	long n = onephase_forget_old(bs->op);
+
+	if (n > 0)
+		xlog_debug("%ld one-phase markers past their retention deleted",
+		           n);
+}
+
 void
 branch_prepare(struct branches *bs, const struct wire_msg *m,
                struct wire_buf *reply)
@@ -792,8 +985,14 @@ branch_prepare(struct branches *bs, const struct wire_msg *m,
 		reply_vote(reply, m->gid, WIRE_VOTE_NO, &e);
 		return;
 	}
-	pg_err_set(&e, "40P01", "branch %s was rolled back", m->gid);
 	branch_lock(b);
+	if (m->protocol == WIRE_1PC) {
+		prepare_one_phase(bs, b, m, reply);
+		branch_unlock(bs, b);
+		branch_put(bs, b);
+		return;
+	}
+	pg_err_set(&e, "40P01", "branch %s was rolled back", m->gid);
 	switch (b->state) {
 	case BR_PREPARED:
 		v = WIRE_VOTE_YES;
@@ -804,6 +1003,10 @@ branch_prepare(struct branches *bs, const struct wire_msg *m,
 	case BR_ABORTED:
 		if (b->failed)
 			e = b->fail;
+		break;
+	case BR_IN_DOUBT:
+		pg_err_set(&e, "40P01", "branch %s is a one-phase branch",
+		           b->gid);
 		break;
 	case BR_ACTIVE:
 		if (m->protocol == WIRE_3PC && prepare_3pc_prior(bs, b, &v, &e))
@@ -856,7 +1059,8 @@ branch_commit(struct branches *bs, const struct wire_msg *m,
 		reply_error(reply, WIRE_E_BAD_REQUEST,
 		            "branch %s: COMMIT refused by its 3PC log", gid);
 	} else if (b != NULL &&
-	           (b->state == BR_ACTIVE || b->state == BR_ABORTED)) {
+	           (b->state == BR_ACTIVE || b->state == BR_ABORTED ||
+	            b->state == BR_IN_DOUBT)) {
 		/* The coordinator commits only after a YES: this is a bug
 		 * somewhere, and committing could break atomicity. */
 		xlog_error("gid=%s COMMIT for a branch that is %s: refused",

@@ -23,7 +23,8 @@ struct branch_limits {
 	uint32_t
 	    idle_timeout_ms;   /* an open branch with no request: rolled back */
 	uint32_t tombstone_ms; /* finished branches remembered this long */
-	uint64_t max_result_bytes; /* a larger result is refused */
+	uint64_t max_result_bytes;       /* a larger result is refused */
+	uint32_t one_phase_retention_ms; /* one-phase markers kept this long */
 };
 
 /*
@@ -48,6 +49,13 @@ void branch_commit(struct branches *bs, const struct wire_msg *m,
                    struct wire_buf *reply);
 void branch_rollback(struct branches *bs, const struct wire_msg *m,
                      struct wire_buf *reply);
+
+/* One-phase: BR_RESOLVE (onephase.h). */
+void branch_resolve_one_phase(struct branches *bs, const struct wire_msg *m,
+                              struct wire_buf *reply);
+
+/* Delete one-phase markers past their retention (the sweeper). */
+void branch_forget_one_phase(struct branches *bs);
 
 /* True for a 3PC branch: its participants resolve it, not the sweeper. */
 bool branch_is_3pc(struct branches *bs, const char *gid);

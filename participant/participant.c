@@ -142,6 +142,8 @@ recv_failpoint(const struct wire_msg *m)
 		return "participant.recv_rollback";
 	case WIRE_BR_STATE:
 		return "participant.recv_state";
+	case WIRE_BR_RESOLVE:
+		return "participant.recv_resolve";
 	case WIRE_BR_PRECOMMIT:
 		/* The coordinator's (ballot 1) apart from a backup's. */
 		return m->ballot == TERM_BALLOT_COORD
@@ -188,6 +190,9 @@ handle(struct participant *p, const struct wire_msg *m, struct wire_buf *r)
 		break;
 	case WIRE_BR_PRECOMMIT:
 		termination_on_precommit(p->termination, m, r);
+		break;
+	case WIRE_BR_RESOLVE:
+		branch_resolve_one_phase(p->branches, m, r);
 		break;
 	case WIRE_BEGIN:
 	case WIRE_EXEC:
@@ -262,7 +267,8 @@ refuse_overload(struct pctx *pc)
 {
 	struct wire_buf b;
 
-	if (pc->m.type == WIRE_BR_PREPARE) {
+	if (pc->m.type == WIRE_BR_PREPARE && pc->m.protocol != WIRE_1PC) {
+		/* One-phase: a copy may be running, so no NO (branch.h R7). */
 		wire_buf_init(&b, WIRE_VOTE);
 		wire_put_str(&b, WIRE_T_GID, pc->m.gid);
 		wire_put_u32(&b, WIRE_T_CODE, WIRE_VOTE_NO);
@@ -304,7 +310,8 @@ dispatch(struct pctx *pc)
 		return;
 	}
 	if (pc->m.type == WIRE_BR_COMMIT || pc->m.type == WIRE_BR_ROLLBACK ||
-	    pc->m.type == WIRE_BR_STATE || pc->m.type == WIRE_BR_PRECOMMIT) {
+	    pc->m.type == WIRE_BR_STATE || pc->m.type == WIRE_BR_PRECOMMIT ||
+	    pc->m.type == WIRE_BR_RESOLVE) {
 		queue_push(&p->resolve, pc);
 	} else if (!admit_take(&p->work_inflight, p->nctxs / 2)) {
 		refuse_overload(pc);
@@ -415,6 +422,7 @@ participant_start(const struct part_config *cfg, struct participant **out,
 	    .idle_timeout_ms = cfg->idle_timeout_ms,
 	    .tombstone_ms = 10 * 60 * 1000,
 	    .max_result_bytes = MAX_RESULT_BYTES,
+	    .one_phase_retention_ms = cfg->one_phase_retention_ms,
 	};
 
 	if (p == NULL) {

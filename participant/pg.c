@@ -456,6 +456,90 @@ pg_prepare_pipelined(PGconn *c, bool begin, const char *const *sql, size_t n,
 	return failed ? PG_FAILED : out;
 }
 
+/* Read the sync that ends a pipeline; false if it is not there. */
+static bool
+pipeline_synced(PGconn *c)
+{
+	PGresult *r = PQgetResult(c);
+	bool ok = r != NULL && PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+
+	PQclear(r);
+	return ok;
+}
+
+enum pg_commit1
+pg_commit_pipelined(PGconn *c, bool begin, const char *first, const char *param,
+                    const char *const *sql, size_t n, size_t *failed_at,
+                    struct pg_err *e)
+{
+	size_t nq = 0, skip = begin ? 1 : 0;
+	char tag[64];
+	ExecStatusType st;
+	bool sent = true, failed = false, committed = false;
+
+	*failed_at = 0;
+	if (n > 64) {
+		pg_err_set(e, "54000", "more than 64 statements in a branch");
+		return PG_COMMIT_FAILED;
+	}
+	if (!PQenterPipelineMode(c)) {
+		pg_err_from(e, c, NULL);
+		return PG_COMMIT_FAILED;
+	}
+	/* Queries: [BEGIN] first sql... COMMIT. */
+	if (begin)
+		sent = PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL,
+		                         0) != 0;
+	sent = sent &&
+	       PQsendQueryParams(c, first, 1, NULL, &param, NULL, NULL, 0) != 0;
+	for (size_t i = 0; i < n && sent; i++)
+		sent = PQsendQueryParams(c, sql[i], 0, NULL, NULL, NULL, NULL,
+		                         0) != 0;
+	sent = sent &&
+	       PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) &&
+	       PQpipelineSync(c);
+	if (!sent) {
+		/* Nothing reached the server, or COMMIT did not. */
+		pg_err_from(e, c, NULL);
+		PQexitPipelineMode(c); /* fails: pg_release() closes it */
+		return PG_COMMIT_FAILED;
+	}
+	nq = skip + 1 + n + 1;
+	for (size_t i = 0; i < nq; i++) {
+		if (!pipeline_result(c, &st, tag, sizeof(tag), e)) {
+			/* Lost: after an error seen, nothing committed. */
+			if (!failed)
+				pg_err_from(e, c, NULL);
+			PQexitPipelineMode(c);
+			return failed ? PG_COMMIT_FAILED : PG_COMMIT_UNKNOWN;
+		}
+		if (st == PGRES_PIPELINE_ABORTED)
+			continue;
+		if (st != PGRES_COMMAND_OK && !failed) {
+			failed = true;
+			*failed_at = i < skip ? 0 : i - skip;
+		} else if (i == nq - 1 && !failed) {
+			/* A "ROLLBACK" tag: the transaction had failed. */
+			committed = strcmp(tag, "COMMIT") == 0;
+			if (!committed) {
+				pg_err_set(e, "40000",
+				           "COMMIT rolled the branch back");
+				failed = true;
+				*failed_at = n + 1;
+			}
+		}
+	}
+	if (!pipeline_synced(c) || !PQexitPipelineMode(c)) {
+		if (!failed && !committed)
+			pg_err_set(e, "08006",
+			           "pipeline ended without its sync");
+		return committed ? PG_COMMIT_OK
+		       : failed  ? PG_COMMIT_FAILED
+		                 : PG_COMMIT_UNKNOWN;
+	}
+	return committed ? PG_COMMIT_OK : PG_COMMIT_FAILED;
+}
+
 int
 pg_commit_readonly(PGconn *c, struct pg_err *e)
 {

@@ -68,6 +68,24 @@ enum pg_phase1 pg_prepare_pipelined(PGconn *c, bool begin,
                                     const char *const *sql, size_t n,
                                     const char *gid, struct pg_err *e);
 
+enum pg_commit1 {
+	PG_COMMIT_OK,      /* COMMIT succeeded */
+	PG_COMMIT_FAILED,  /* rolled back (or never began): e says why */
+	PG_COMMIT_UNKNOWN, /* the connection was lost: it may have committed */
+};
+
+/*
+ * One-phase commit in one round trip (libpq pipeline mode): BEGIN if
+ * begin, first with its one parameter, the n statements, COMMIT. On
+ * PG_COMMIT_FAILED *failed_at is the index of the query that failed (0:
+ * first, n + 1: COMMIT) and the transaction is rolled back. The same
+ * callers' checks as pg_prepare_pipelined() apply.
+ */
+enum pg_commit1 pg_commit_pipelined(PGconn *c, bool begin, const char *first,
+                                    const char *param, const char *const *sql,
+                                    size_t n, size_t *failed_at,
+                                    struct pg_err *e);
+
 /* Commit a transaction pg_prepare_pipelined() found read-only. */
 int pg_commit_readonly(PGconn *c, struct pg_err *e);
 

@@ -230,7 +230,9 @@ static void *
 sweeper_main(void *arg)
 {
 	struct sweeper *s = arg;
-	uint64_t next_scan = 0;
+	uint64_t next_scan = 0, next_trim = 0;
+	/* Trimming scans the marker table: a few times per retention. */
+	uint32_t trim_every = s->cfg->one_phase_retention_ms / 4;
 
 	do {
 		uint64_t now = clock_now_ms();
@@ -239,6 +241,10 @@ sweeper_main(void *arg)
 		if (now >= next_scan) {
 			scan(s);
 			next_scan = now + s->cfg->sweep_interval_ms;
+		}
+		if (now >= next_trim) {
+			branch_forget_one_phase(s->bs);
+			next_trim = now + trim_every;
 		}
 	} while (nap(s, s->cfg->sweep_interval_ms < REAP_EVERY_MS
 	                    ? s->cfg->sweep_interval_ms

@@ -1128,6 +1128,8 @@ write_coord_conf(struct hcluster *c)
 		fprintf(f, "protocol: %s\n", o->protocol);
 	if (o->three_phase_mode != NULL)
 		fprintf(f, "three_phase:\n  mode: %s\n", o->three_phase_mode);
+	if (o->one_phase != NULL)
+		fprintf(f, "one_phase: %s\n", o->one_phase);
 	return close_file(f, c->coord_conf);
 }
 
@@ -1159,6 +1161,9 @@ write_part_conf(struct hcluster *c, int i)
 		fprintf(f, "contexts: %u\n", o->part_contexts);
 	yaml_durations(f, "timeouts", tkeys, tms, 3);
 	yaml_durations(f, "sweep", skeys, sms, 2);
+	if (o->one_phase_retention_ms != 0)
+		fprintf(f, "one_phase:\n  retention: %ums\n",
+		        o->one_phase_retention_ms);
 	return close_file(f, c->part_conf[i]);
 }
 
@@ -1478,4 +1483,20 @@ hcluster_finish(struct hcluster *c)
 		hcluster_dump_logs(c);
 	hcluster_stop(c);
 	return clean;
+}
+
+int64_t
+hstat(xact_conn *c, const char *name)
+{
+	xact_result *r;
+	int64_t v = -1;
+
+	if (xact_stats(c, &r) != 0)
+		return -1;
+	for (size_t i = 0; i < xact_result_nrows(r); i++)
+		if (xact_result_ncols(r) == 2 &&
+		    strcmp(xact_result_value(r, i, 0), name) == 0)
+			v = strtoll(xact_result_value(r, i, 1), NULL, 10);
+	xact_result_free(r);
+	return v;
 }

@@ -30,6 +30,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "xact.h"
+
 #define HPATH_MAX 512 /* our paths stay short: sockets live in them */
 
 /*
@@ -155,12 +157,14 @@ struct hcluster_opts {
 	char *const *coord_env;       /* e.g. {"XACT_FAILPOINTS=...", NULL} */
 	const char *protocol;         /* "2pc" or "3pc"; NULL: default */
 	const char *three_phase_mode; /* "quorum" or "plain"; NULL: default */
+	const char *one_phase;        /* "true" or "false"; NULL: default */
 	/* participants */
 	unsigned statement_timeout_ms;
 	unsigned part_idle_timeout_ms;
 	unsigned sweep_interval_ms;
 	unsigned sweep_safety_ms;
 	unsigned termination_timeout_ms; /* 3PC */
+	unsigned one_phase_retention_ms;
 	unsigned pool_size;
 	unsigned part_contexts;              /* participant REP contexts */
 	char *const *part_env[HCLUSTER_MAX]; /* per participant, may be NULL */
@@ -237,6 +241,9 @@ void hcluster_dump_logs(struct hcluster *c);
 			cr_assert(cond, __VA_ARGS__);                          \
 		}                                                              \
 	} while (0)
+
+/* One counter of the coordinator's STATS answer (xact_stats), or -1. */
+int64_t hstat(xact_conn *c, const char *name);
 
 /* (Re)create accounts(id, balance) with ids 1..accounts. */
 int hbank_init(struct hpg *pg, int accounts, long balance);

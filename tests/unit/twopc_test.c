@@ -31,6 +31,7 @@ enum ev_kind {
 	EV_LOG_COMMIT,
 	EV_LOG_END,
 	EV_REPLY,
+	EV_RESOLVE,
 };
 
 struct ev {
@@ -133,7 +134,18 @@ fake_reply(void *ctx, struct twopc *t)
 	record(EV_REPLY, t, 0);
 }
 
+static void
+fake_send_resolve(void *ctx, struct twopc *t, size_t i)
+{
+	cr_assert_eq(ctx, &fk);
+	cr_assert_lt(i, t->nbranches);
+	cr_assert_eq(t->state, TWOPC_RESOLVING);
+	cr_assert(t->branches[i].sending, "a second resolve in flight");
+	record(EV_RESOLVE, t, i);
+}
+
 static const struct twopc_io fake_io = {
+    .send_resolve = fake_send_resolve,
     .send_prepare = fake_send_prepare,
     .send_commit = fake_send_commit,
     .send_rollback = fake_send_rollback,
@@ -1088,6 +1100,8 @@ note_state(struct model *m)
 	case TWOPC_PRELOGGING:
 	case TWOPC_PRECOMMITTING:
 	case TWOPC_LEARNING:
+	case TWOPC_ONE_PHASE:
+	case TWOPC_RESOLVING:
 		break;
 	case TWOPC_LOGGING:
 		m->was_committing = true;
@@ -1239,4 +1253,138 @@ Test(twopc, property_random_interleavings)
 	cr_assert_gt(st.committed, runs / 10, "committed %zu", st.committed);
 	cr_assert_gt(st.aborted, runs / 10, "aborted %zu", st.aborted);
 	cr_assert_gt(st.replied_early, 0);
+}
+
+/* ---- one-phase commit (I8) ---- */
+
+static void
+one_phase_start(size_t n)
+{
+	setup_n(n);
+	tp.one_phase = true;
+	start(0);
+}
+
+Test(twopc, one_phase_commits_with_no_log_write)
+{
+	one_phase_start(1);
+	cr_assert_eq(tp.state, TWOPC_ONE_PHASE);
+	cr_assert_eq(count(EV_PREPARE), 1);
+	vote(0, TWOPC_VOTE_COMMITTED, 5);
+	cr_assert_eq(tp.state, TWOPC_COMMITTED);
+	cr_assert(tp.one_phase_done);
+	cr_assert_eq(the_reply()->state, TWOPC_COMMITTED);
+	cr_assert_eq(count(EV_LOG_COMMIT) + count(EV_LOG_END), 0);
+	cr_assert_eq(count(EV_COMMIT) + count(EV_ROLLBACK), 0);
+}
+
+Test(twopc, one_phase_no_aborts_and_sends_nothing)
+{
+	one_phase_start(1);
+	vote(0, TWOPC_VOTE_NO, 5);
+	cr_assert_eq(the_reply()->state, TWOPC_ABORTED);
+	cr_assert_str_eq(tp.reason_sqlstate, "23514");
+	cr_assert_eq(fk.n, 2, "PREPARE and the reply, nothing else");
+	cr_assert_not(tp.one_phase_done);
+}
+
+Test(twopc, one_phase_yes_continues_as_two_phase)
+{
+	one_phase_start(1);
+	vote(0, TWOPC_VOTE_YES, 5); /* the branch prepared instead */
+	cr_assert_eq(tp.state, TWOPC_LOGGING);
+	cr_assert_eq(count(EV_LOG_COMMIT), 1);
+	logged(6);
+	ack(0, 7);
+	cr_assert_eq(the_reply()->state, TWOPC_COMMITTED);
+	cr_assert_eq(count(EV_LOG_END), 1);
+	cr_assert_not(tp.one_phase_done);
+}
+
+Test(twopc, one_phase_lost_answer_is_asked_for_never_guessed)
+{
+	one_phase_start(1);
+	at(5);
+	twopc_vote_failed(&tp, 0, "connection lost", 5);
+	cr_assert_eq(tp.state, TWOPC_RESOLVING);
+	cr_assert_eq(count(EV_RESOLVE), 1);
+	cr_assert_eq(count(EV_REPLY) + count(EV_ROLLBACK), 0);
+	/* Unanswered: resent after the backoff, one at a time. */
+	at(6);
+	twopc_resolve_failed(&tp, 0, 6);
+	tick(5 + RETRY_MIN - 1);
+	cr_assert_eq(count(EV_RESOLVE), 1);
+	tick(5 + RETRY_MIN);
+	cr_assert_eq(count(EV_RESOLVE), 2);
+	tick(5 + 10 * RETRY_MAX); /* still in flight: no second call */
+	cr_assert_eq(count(EV_RESOLVE), 2);
+	at(20000);
+	twopc_resolved(&tp, 0, true, NULL, 20000);
+	cr_assert_eq(the_reply()->state, TWOPC_COMMITTED);
+	cr_assert(tp.one_phase_done);
+	cr_assert_eq(count(EV_LOG_COMMIT) + count(EV_ROLLBACK), 0);
+}
+
+Test(twopc, one_phase_vote_timeout_resolves_instead_of_aborting)
+{
+	one_phase_start(1);
+	tick(VOTE_TIMEOUT - 1);
+	cr_assert_eq(tp.state, TWOPC_ONE_PHASE);
+	tick(VOTE_TIMEOUT);
+	cr_assert_eq(tp.state, TWOPC_RESOLVING);
+	cr_assert_eq(twopc_outcome(&tp), WIRE_IN_PROGRESS);
+	/* A late YES (it prepared) does not commit: the resolve decides. */
+	vote(0, TWOPC_VOTE_YES, VOTE_TIMEOUT + 1);
+	cr_assert_eq(tp.state, TWOPC_RESOLVING);
+	at(VOTE_TIMEOUT + 2);
+	twopc_resolved(&tp, 0, false, "bank1: resolved", VOTE_TIMEOUT + 2);
+	cr_assert_eq(the_reply()->state, TWOPC_ABORTED);
+	/* A prepared fallback must not wait for the sweeper. */
+	cr_assert_eq(count_to(EV_ROLLBACK, 0), 1);
+	cr_assert_str_eq(tp.reason, "bank1: resolved");
+}
+
+Test(twopc, one_phase_late_answer_settles_a_resolve)
+{
+	one_phase_start(1);
+	tick(VOTE_TIMEOUT);
+	vote(0, TWOPC_VOTE_COMMITTED, VOTE_TIMEOUT + 1);
+	cr_assert_eq(the_reply()->state, TWOPC_COMMITTED);
+	/* The resolve's answer after that changes nothing. */
+	twopc_resolved(&tp, 0, true, NULL, VOTE_TIMEOUT + 2);
+	cr_assert_eq(count(EV_REPLY), 1);
+}
+
+Test(twopc, one_phase_only_for_a_single_two_phase_branch)
+{
+	one_phase_start(2);
+	cr_assert_eq(tp.state, TWOPC_PREPARING);
+	setup_n(1);
+	tp.one_phase = true;
+	twopc_set_3pc(&tp, true);
+	start(0);
+	cr_assert_eq(tp.state, TWOPC_PREPARING);
+	setup_n(1); /* one_phase off */
+	start(0);
+	cr_assert_eq(tp.state, TWOPC_PREPARING);
+}
+
+Test(twopc, resolving_a_past_gid_asks_every_branch)
+{
+	setup_n(3);
+	at(0);
+	twopc_start_resolving(&tp, 0);
+	cr_assert_eq(count(EV_RESOLVE), 3);
+	twopc_resolved(&tp, 0, false, "bank1: resolved", 1);
+	twopc_resolved(&tp, 2, false, "bank3: resolved", 1);
+	cr_assert_eq(tp.state, TWOPC_RESOLVING, "bank2 has not answered");
+	twopc_resolved(&tp, 1, true, NULL, 2);
+	cr_assert_eq(the_reply()->state, TWOPC_COMMITTED);
+
+	setup_n(2);
+	twopc_start_resolving(&tp, 0);
+	twopc_resolved(&tp, 1, false, "bank2: resolved", 1);
+	twopc_resolved(&tp, 0, false, "bank1: resolved", 1);
+	cr_assert_eq(the_reply()->state, TWOPC_ABORTED);
+	cr_assert_eq(count(EV_ROLLBACK), 2);
 }

@@ -108,6 +108,11 @@ static const struct sample samples[] = {
      P(2) | P(3) | P(4) | P(6) | P(7)},
     {"br_rollback", WIRE_BR_ROLLBACK, {STR(GID, "xact_c1_7_7")}, P(1)},
     {"inquire", WIRE_INQUIRE, {STR(GID, "xact_c1_7_8")}, P(1)},
+    {"br_resolve", WIRE_BR_RESOLVE, {STR(GID, "xact_c1_7_9")}, P(1)},
+    {"br_prepare_1pc",
+     WIRE_BR_PREPARE,
+     {STR(GID, "xact_c1_7_5"), INT(PROTOCOL, WIRE_1PC), STR(SQL, "SELECT 1")},
+     P(1) | P(2) | P(3)},
     {"begun", WIRE_BEGUN, {STR(GID, "xact_c1_7_9")}, P(1)},
     {"result_error",
      WIRE_RESULT,
@@ -146,6 +151,10 @@ static const struct sample samples[] = {
     {"vote_readonly",
      WIRE_VOTE,
      {STR(GID, "xact_c1_7_13"), INT(CODE, WIRE_VOTE_READONLY)},
+     P(2)},
+    {"vote_committed",
+     WIRE_VOTE,
+     {STR(GID, "xact_c1_7_13"), INT(CODE, WIRE_VOTE_COMMITTED)},
      P(2)},
     {"ack", WIRE_ACK, {{0}}, P(0)},
     {"ack_gid", WIRE_ACK, {STR(GID, "xact_c1_7_14")}, P(0) | P(1)},
@@ -186,6 +195,7 @@ required_scalars(enum wire_type t)
 	case WIRE_BR_ROLLBACK:
 	case WIRE_INQUIRE:
 	case WIRE_BEGUN:
+	case WIRE_BR_RESOLVE:
 		return gid;
 	case WIRE_OUTCOME:
 		return gid | code;
@@ -722,7 +732,7 @@ Test(wire, rejects_bad_header)
 	h[2] = WIRE_VERSION + 1;
 	expect_reject(h, 4, "version");
 	memcpy(h, ok, 4);
-	static const uint8_t bad_types[] = {0, 8, 9, 16, 19, 21, 29, 37, 255};
+	static const uint8_t bad_types[] = {0, 8, 9, 17, 19, 21, 29, 37, 255};
 	for (size_t i = 0; i < sizeof(bad_types); i++) {
 		h[3] = bad_types[i];
 		expect_reject(h, 4, "unknown message type");
@@ -1064,7 +1074,7 @@ Test(wire, rejects_bad_codes)
 {
 	struct wire_buf b;
 	static const uint32_t bad_outcome[] = {0, 4, UINT32_MAX};
-	static const uint32_t bad_vote[] = {0, 4, 0x100};
+	static const uint32_t bad_vote[] = {0, 5, 0x100};
 	static const uint32_t bad_error[] = {0, 10, UINT32_MAX};
 
 	for (size_t i = 0; i < 3; i++) {
@@ -1099,6 +1109,15 @@ Test(wire, rejects_bad_codes)
 	wire_put_u32(&b, WIRE_T_CODE, WIRE_VOTE_READONLY);
 	wire_put_str(&b, WIRE_T_SQLSTATE, "40001");
 	expect_reject_buf(&b, "other than NO");
+
+	/* Protocol 1 (one-phase) belongs to BR_PREPARE alone. */
+	wire_buf_init(&b, WIRE_BR_COMMIT);
+	wire_put_str(&b, WIRE_T_GID, "g");
+	wire_put_u32(&b, WIRE_T_PROTOCOL, WIRE_1PC);
+	expect_reject_buf(&b, "unknown protocol 1");
+	wire_buf_init(&b, WIRE_BEGIN);
+	wire_put_u32(&b, WIRE_T_PROTOCOL, WIRE_1PC);
+	expect_reject_buf(&b, "unknown protocol 1");
 }
 
 Test(wire, rejects_too_many_items)
