@@ -33,6 +33,7 @@ struct coord_stats {
 	atomic_uint_fast64_t aborted;
 	atomic_uint_fast64_t one_phase; /* committed in one phase */
 	atomic_uint_fast64_t bad_requests;
+	atomic_uint_fast64_t leased; /* gauge: begun ahead, not used yet */
 };
 
 struct coordinator {
@@ -79,12 +80,18 @@ struct tx {
 	uint64_t done_ms;     /* when the ticker first saw it done */
 	unsigned outstanding; /* peer calls and log writes in flight */
 	bool resolver;        /* asks for a past outcome: not a new tx */
+	bool leased;          /* begun ahead (BEGIN count), not used yet */
 	struct cctx *waiter;  /* client waiting for the outcome */
 };
 
 /* txn.c */
 /* In the table, ACTIVE; protocol: WIRE_2PC, WIRE_3PC or 0 (config's). */
 struct tx *tx_create(struct coordinator *co, uint32_t protocol);
+/* n leased transactions with consecutive gids; the first one's into gid. */
+int tx_create_lease(struct coordinator *co, uint32_t protocol, uint32_t n,
+                    char gid[GID_MAX]);
+/* A leased tx's first request: from now on it is an ordinary one. */
+void tx_use_lease(struct tx *tx);
 void tx_set_protocol(struct tx *tx, uint32_t protocol);
 struct tx *tx_lookup_locked(struct coordinator *co, const char *gid);
 size_t tx_branch_for(struct tx *tx, size_t peer); /* adds one if new */

@@ -92,16 +92,28 @@ find_peer(struct coordinator *co, const char *name)
 static void
 handle_begin(struct cctx *cc, const struct wire_msg *m)
 {
-	struct tx *tx = tx_create(cc->co, m->protocol);
+	char gid[GID_MAX];
 	struct wire_buf b;
+	struct tx *tx;
 
-	if (tx == NULL) {
+	if (m->count > 1) {
+		/* A lease for SUBMITs: one round trip saved per transaction. */
+		if (tx_create_lease(cc->co, m->protocol, m->count, gid) != 0) {
+			cctx_reply_error(cc, WIRE_E_INTERNAL, "out of memory");
+			return;
+		}
+		xlog_debug("gid=%s begun with %u leased", gid, m->count);
+	} else if ((tx = tx_create(cc->co, m->protocol)) == NULL) {
 		cctx_reply_error(cc, WIRE_E_INTERNAL, "out of memory");
 		return;
+	} else {
+		snprintf(gid, sizeof(gid), "%s", tx->gid);
+		xlog_debug("gid=%s begun", gid);
 	}
-	xlog_debug("gid=%s begun", tx->gid);
 	wire_buf_init(&b, WIRE_BEGUN);
-	wire_put_str(&b, WIRE_T_GID, tx->gid);
+	wire_put_str(&b, WIRE_T_GID, gid);
+	if (m->count > 1)
+		wire_put_u32(&b, WIRE_T_COUNT, m->count);
 	cctx_reply(cc, &b);
 	wire_buf_free(&b);
 }
@@ -236,6 +248,7 @@ handle_exec(struct cctx *cc, const struct wire_msg *m)
 	if (!repeat)
 		tx->peer_stmts[peer]++;
 	tx->last_peer = (size_t)peer;
+	tx_use_lease(tx);
 	tx->busy = true;
 	tx->next_stmt = m->seq;
 	tx->outstanding++;
@@ -309,6 +322,7 @@ handle_finish(struct cctx *cc, const struct wire_msg *m)
 		                 m->gid);
 		return;
 	}
+	tx_use_lease(tx);
 	tx->busy = true;
 	tx->waiter = cc;
 	if (tx->sm.state != TWOPC_ACTIVE)
@@ -387,6 +401,7 @@ handle_submit(struct cctx *cc, const struct wire_msg *m)
 			return;
 		}
 	}
+	tx_use_lease(tx);
 	tx->busy = true;
 	tx->waiter = cc;
 	tx_start_commit(tx);

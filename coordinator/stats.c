@@ -28,11 +28,12 @@ collect(struct coordinator *co, struct stat_row *rows)
 	struct coord_stats *s = &co->stats;
 	struct dlog_stats d;
 	struct rusage ru = {0};
-	uint64_t in_flight;
+	uint64_t in_flight, leased;
 	size_t n = 0;
 
 	pthread_mutex_lock(&co->mu);
 	in_flight = co->txs.count;
+	leased = atomic_load(&s->leased); /* never above the count here */
 	pthread_mutex_unlock(&co->mu);
 	dlog_get_stats(co->dlog, &d);
 	getrusage(RUSAGE_SELF, &ru);
@@ -43,7 +44,9 @@ collect(struct coordinator *co, struct stat_row *rows)
 	rows[n++] = (struct stat_row){"one_phase", atomic_load(&s->one_phase)};
 	rows[n++] =
 	    (struct stat_row){"bad_requests", atomic_load(&s->bad_requests)};
-	rows[n++] = (struct stat_row){"in_flight", in_flight};
+	/* Leased ones are in the table but not begun yet. */
+	rows[n++] = (struct stat_row){"in_flight", in_flight - leased};
+	rows[n++] = (struct stat_row){"leased", leased};
 	rows[n++] = (struct stat_row){"open_commits", d.open};
 	rows[n++] = (struct stat_row){"log_records", d.wal.records};
 	rows[n++] = (struct stat_row){"log_batches", d.wal.batches};

@@ -21,6 +21,9 @@
 
 #define TICK_MS   10
 #define LINGER_MS 1000 /* a finished tx still answers duplicates this long */
+/* A leased tx lives at least this long unused; clients use a lease for
+ * less than half of it (lib/client.c), whatever timeouts.idle says. */
+#define LEASE_MS 30000
 
 static const struct twopc_io tx_io;
 
@@ -90,6 +93,45 @@ tx_create(struct coordinator *co, uint32_t protocol)
 	pthread_mutex_unlock(&co->mu);
 	atomic_fetch_add(&co->stats.begun, 1);
 	return tx;
+}
+
+int
+tx_create_lease(struct coordinator *co, uint32_t protocol, uint32_t n,
+                char gid[GID_MAX])
+{
+	struct tx *txs[WIRE_MAX_LEASE];
+
+	assert(n >= 1 && n <= WIRE_MAX_LEASE);
+	for (uint32_t i = 0; i < n; i++) {
+		if ((txs[i] = tx_alloc(co)) == NULL) {
+			while (i > 0)
+				tx_free(txs[--i]);
+			return -1;
+		}
+		tx_set_protocol(txs[i], protocol);
+		txs[i]->leased = true;
+	}
+	pthread_mutex_lock(&co->mu);
+	for (uint32_t i = 0; i < n; i++) {
+		gid_format(txs[i]->gid, co->cfg->node, co->incarnation,
+		           ++co->next_seq);
+		hmap_put(&co->txs, &txs[i]->node, txs[i]->gid);
+	}
+	snprintf(gid, GID_MAX, "%s", txs[0]->gid);
+	/* Under co->mu, like the table's count (coordinator/stats.c). */
+	atomic_fetch_add(&co->stats.leased, n);
+	pthread_mutex_unlock(&co->mu); /* from here on txs[] may be gone */
+	return 0;
+}
+
+void
+tx_use_lease(struct tx *tx)
+{
+	if (tx->leased) {
+		tx->leased = false;
+		atomic_fetch_sub(&tx->co->stats.leased, 1);
+		atomic_fetch_add(&tx->co->stats.begun, 1);
+	}
 }
 
 /* Returns the tx locked, or NULL. */
@@ -537,6 +579,8 @@ io_reply(void *ctx, struct twopc *t)
 	if (tx->resolver) {
 		xlog_info("gid=%s resolved: %s", tx->gid,
 		          t->state == TWOPC_ABORTED ? "aborted" : "committed");
+	} else if (tx->leased) {
+		xlog_debug("gid=%s lease expired unused", tx->gid);
 	} else if (t->state == TWOPC_ABORTED) {
 		atomic_fetch_add(&tx->co->stats.aborted, 1);
 		if (t->reason_sqlstate[0] != '\0')
@@ -735,7 +779,8 @@ tick_one(struct hmap_node *n, void *arg)
 
 	pthread_mutex_lock(&tx->mu);
 	if (tx->sm.state == TWOPC_ACTIVE && !tx->busy &&
-	    s->now >= tx->last_active_ms + co->cfg->idle_timeout_ms)
+	    s->now >= tx->last_active_ms + co->cfg->idle_timeout_ms &&
+	    (!tx->leased || s->now >= tx->last_active_ms + LEASE_MS))
 		twopc_abort(&tx->sm, "idle timeout: no request from the client",
 		            s->now);
 	twopc_tick(&tx->sm, s->now);
@@ -744,6 +789,8 @@ tick_one(struct hmap_node *n, void *arg)
 	if (tx->done_ms != 0 && tx->outstanding == 0 && tx->waiter == NULL &&
 	    s->now >= tx->done_ms + LINGER_MS) {
 		hmap_remove(&co->txs, tx->gid);
+		if (tx->leased) /* expired unused */
+			atomic_fetch_sub(&co->stats.leased, 1);
 		pthread_mutex_unlock(&tx->mu);
 		tx_free(tx);
 		return 0;

@@ -9,16 +9,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+#include "gid.h"
 #include "net.h"
 #include "wire.h"
 #include "xact.h"
 
 #define DEFAULT_TIMEOUT_MS 30000
+/*
+ * xact_submit() takes its gids from a lease: LEASE_SIZE transactions begun
+ * by one BEGIN, so that a transaction costs one round trip, not two. The
+ * coordinator keeps an unused one for at least 30 s (coordinator/txn.c
+ * LEASE_MS); a lease is used for at most LEASE_AGE_MS, well within that.
+ */
+#define LEASE_SIZE   8
+#define LEASE_AGE_MS 10000
 
 struct xact_conn {
 	nng_socket sock;
 	xact_protocol protocol;
 	char err[768];
+	struct gid_parts lease; /* the next leased gid */
+	uint32_t leased;        /* gids left in the lease */
+	uint64_t lease_until;   /* clock_now_ms() after which it is dropped */
 };
 
 struct xact_tx {
@@ -161,6 +174,7 @@ xact_set_protocol(xact_conn *c, xact_protocol p)
 		return -1;
 	}
 	c->protocol = p;
+	c->leased = 0; /* begun with the old protocol */
 	return 0;
 }
 
@@ -320,15 +334,48 @@ xact_stats(xact_conn *c, xact_result **out)
 	return make_result(c, msg, &m, out);
 }
 
-int
-xact_submit(xact_conn *c, const struct xact_branch *branches, size_t n,
-            char *gid_out, xact_outcome *out)
+/* The next gid of the lease; a new lease when it is used up or old. */
+static int
+next_leased(xact_conn *c, char gid[XACT_GID_MAX])
 {
 	struct wire_buf b;
 	struct wire_msg m;
 	nng_msg *msg;
+	uint64_t now = clock_now_ms();
 
-	xact_tx *tx;
+	if (c->leased == 0 || now >= c->lease_until) {
+		c->leased = 0;
+		wire_buf_init(&b, WIRE_BEGIN);
+		if (c->protocol != XACT_PROTOCOL_DEFAULT)
+			wire_put_u32(&b, WIRE_T_PROTOCOL,
+			             (uint32_t)c->protocol);
+		wire_put_u32(&b, WIRE_T_COUNT, LEASE_SIZE);
+		if (call(c, &b, &msg, &m) != 0)
+			return -1;
+		if (m.type != WIRE_BEGUN || !gid_parse(m.gid, &c->lease)) {
+			wire_msg_free(&m);
+			nng_msg_free(msg);
+			return fail(c, "begin: unexpected answer");
+		}
+		/* A coordinator that leases fewer (or none) says so. */
+		c->leased = m.count > 1 ? m.count : 1;
+		c->lease_until = now + LEASE_AGE_MS;
+		wire_msg_free(&m);
+		nng_msg_free(msg);
+	}
+	gid_format(gid, c->lease.node, c->lease.incarnation, c->lease.seq++);
+	c->leased--;
+	return 0;
+}
+
+int
+xact_submit(xact_conn *c, const struct xact_branch *branches, size_t n,
+            char *gid_out, xact_outcome *out)
+{
+	char gid[XACT_GID_MAX];
+	struct wire_buf b;
+	struct wire_msg m;
+	nng_msg *msg;
 
 	if (n == 0)
 		return fail(c, "submit: no branches");
@@ -338,13 +385,14 @@ xact_submit(xact_conn *c, const struct xact_branch *branches, size_t n,
 			            branches[i].participant);
 	/* Learn the gid first: if the answer to the submit is lost, the
 	 * caller can still ask for the outcome (xact_status). */
-	if (xact_begin(c, &tx) != 0)
+	if (next_leased(c, gid) != 0)
 		return -1;
 	if (gid_out != NULL)
-		snprintf(gid_out, XACT_GID_MAX, "%s", tx->gid);
+		snprintf(gid_out, XACT_GID_MAX, "%s", gid);
 	wire_buf_init(&b, WIRE_SUBMIT);
-	wire_put_str(&b, WIRE_T_GID, tx->gid);
-	xact_tx_free(tx);
+	wire_put_str(&b, WIRE_T_GID, gid);
+	if (c->protocol != XACT_PROTOCOL_DEFAULT)
+		wire_put_u32(&b, WIRE_T_PROTOCOL, (uint32_t)c->protocol);
 	for (size_t i = 0; i < n; i++) {
 		if (branches[i].nsql == 0) {
 			wire_buf_free(&b);
@@ -356,8 +404,11 @@ xact_submit(xact_conn *c, const struct xact_branch *branches, size_t n,
 		for (size_t j = 0; j < branches[i].nsql; j++)
 			wire_put_str(&b, WIRE_T_SQL, branches[i].sql[j]);
 	}
-	if (call(c, &b, &msg, &m) != 0)
+	if (call(c, &b, &msg, &m) != 0) {
+		/* Maybe the coordinator restarted: its leases died with it. */
+		c->leased = 0;
 		return -1;
+	}
 	return take_outcome(c, msg, &m, gid_out, out);
 }
 

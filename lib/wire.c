@@ -65,6 +65,7 @@ static const struct tag_rule tag_rules[] = {
     [WIRE_T_RANK] = {"rank", KIND_U32, false},
     [WIRE_T_QUORUM] = {"quorum", KIND_U32, false},
     [WIRE_T_VOTED] = {"voted", KIND_U32, false},
+    [WIRE_T_COUNT] = {"count", KIND_U32, false},
     [WIRE_T_NAME] = {"NAME", KIND_STR, true},
     [WIRE_T_SQL] = {"SQL", KIND_STR, true},
     [WIRE_T_COLUMN] = {"COLUMN", KIND_STR, true},
@@ -106,6 +107,8 @@ static int check_protocol(const struct wire_msg *, const struct tally *, char *,
                           size_t);
 static int check_prepare(const struct wire_msg *, const struct tally *, char *,
                          size_t);
+static int check_begin(const struct wire_msg *, const struct tally *, char *,
+                       size_t);
 static int check_precommit(const struct wire_msg *, const struct tally *,
                            char *, size_t);
 static int check_state(const struct wire_msg *, const struct tally *, char *,
@@ -131,9 +134,10 @@ static int check_state(const struct wire_msg *, const struct tally *, char *,
 #define B_QUORUM   TAG_BIT(WIRE_T_QUORUM)
 #define B_URL      TAG_BIT(WIRE_T_URL)
 #define B_VOTED    TAG_BIT(WIRE_T_VOTED)
+#define B_COUNT    TAG_BIT(WIRE_T_COUNT)
 
 static const struct type_rule type_rules[] = {
-    [WIRE_BEGIN] = {"BEGIN", 0, B_PROTOCOL, check_protocol},
+    [WIRE_BEGIN] = {"BEGIN", 0, B_PROTOCOL | B_COUNT, check_begin},
     [WIRE_EXEC] = {"EXEC", B_GID | B_SEQ, B_GID | B_SEQ | B_NAME | B_SQL,
                    check_exec},
     [WIRE_COMMIT] = {"COMMIT", B_GID, B_GID, NULL},
@@ -156,7 +160,7 @@ static const struct type_rule type_rules[] = {
                            B_GID | B_BALLOT | B_VALUE, check_precommit},
     [WIRE_BR_RESOLVE] = {"BR_RESOLVE", B_GID, B_GID, NULL},
     [WIRE_INQUIRE] = {"INQUIRE", B_GID, B_GID, NULL},
-    [WIRE_BEGUN] = {"BEGUN", B_GID, B_GID, NULL},
+    [WIRE_BEGUN] = {"BEGUN", B_GID, B_GID | B_COUNT, check_begin},
     [WIRE_RESULT] = {"RESULT", 0,
                      B_SQLSTATE | B_TEXT | B_AFFECTED | B_COLUMN | B_CELL |
                          B_NULL,
@@ -445,6 +449,9 @@ store_scalar(struct wire_msg *m, enum wire_tag tag, const uint8_t *v,
 	case WIRE_T_VOTED:
 		m->voted = (uint32_t)load_le(v, n);
 		break;
+	case WIRE_T_COUNT:
+		m->count = (uint32_t)load_le(v, n);
+		break;
 	case WIRE_T_NAME:
 	case WIRE_T_SQL:
 	case WIRE_T_COLUMN:
@@ -621,6 +628,17 @@ check_protocol(const struct wire_msg *m, const struct tally *t, char *err,
 		return fail(err, errlen, "%s with unknown protocol %u",
 		            wire_type_name(m->type), m->protocol);
 	return 0;
+}
+
+static int
+check_begin(const struct wire_msg *m, const struct tally *t, char *err,
+            size_t errlen)
+{
+	if ((m->present & B_COUNT) &&
+	    (m->count == 0 || m->count > WIRE_MAX_LEASE))
+		return fail(err, errlen, "%s with count %u (1 to %u)",
+		            wire_type_name(m->type), m->count, WIRE_MAX_LEASE);
+	return check_protocol(m, t, err, errlen);
 }
 
 /* Values of lib/term.h: 1 commit, 2 abort (0 none). */

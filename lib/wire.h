@@ -14,7 +14,9 @@
  * Exchanges (request -> reply):
  *
  *   client -> coordinator
- *     BEGIN {[protocol]}                  -> BEGUN {gid}
+ *     BEGIN {[protocol], [count]}         -> BEGUN {gid, [count]}
+ *       (count > 1: a lease of count transactions, gid and the next
+ *       count - 1 sequence numbers, for SUBMITs with no BEGIN each)
  *     EXEC {gid, NAME, seq, SQL}          -> RESULT | ERROR
  *     COMMIT {gid}                        -> OUTCOME | ERROR
  *     ROLLBACK {gid}                      -> OUTCOME | ERROR
@@ -62,6 +64,7 @@
 #define WIRE_VERSION     1
 #define WIRE_HEADER_SIZE 4
 #define WIRE_MAX_MSG     (16u << 20) /* largest message accepted */
+#define WIRE_MAX_LEASE   64          /* largest BEGIN count */
 
 enum wire_type {
 	WIRE_BEGIN = 1,
@@ -104,6 +107,7 @@ enum wire_tag {
 	WIRE_T_RANK = 12,       /* u32: the receiver's index among the NAMEs */
 	WIRE_T_QUORUM = 13,     /* u32: 1 quorum mode, 0 plain */
 	WIRE_T_VOTED = 14,      /* u32: 1 if the sender voted YES */
+	WIRE_T_COUNT = 15,      /* u32: transactions begun at once */
 	/* items: repeated, kept in order in wire_msg.items */
 	WIRE_T_NAME = 16,   /* string: participant name */
 	WIRE_T_SQL = 17,    /* string: one statement */
@@ -188,6 +192,7 @@ struct wire_msg {
 	uint32_t rank;
 	uint32_t quorum;
 	uint32_t voted;
+	uint32_t count;
 	bool has_seq;
 	bool has_code;
 	bool has_affected;

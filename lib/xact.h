@@ -81,9 +81,10 @@ int xact_status(xact_conn *c, const char *gid, xact_outcome *out);
 
 /*
  * The coordinator's counters as a result of two columns, name and value
- * (a decimal string): transactions begun, committed, aborted, in flight;
- * decision-log records, write batches and fdatasyncs (log_syncs); the
- * coordinator's CPU time (cpu_user_us, cpu_system_us); and more.
+ * (a decimal string): transactions begun, committed, aborted (one_phase:
+ * committed in one phase), in flight, leased (begun ahead for xact_submit, not
+ * used yet); decision-log records, write batches and fdatasyncs (log_syncs);
+ * the coordinator's CPU time (cpu_user_us, cpu_system_us); and more.
  */
 int xact_stats(xact_conn *c, xact_result **out);
 
@@ -96,7 +97,9 @@ struct xact_branch {
 /*
  * Run all branches as one transaction and commit it. gid_out (at least
  * XACT_GID_MAX bytes, may be NULL) receives the gid before the work is
- * sent, so that after a -1 the outcome can still be asked for.
+ * sent, so that after a -1 the outcome can still be asked for. The gids
+ * come from a lease of a few transactions begun at once, renewed every
+ * few seconds: most submits cost one round trip.
  */
 int xact_submit(xact_conn *c, const struct xact_branch *branches, size_t n,
                 char *gid_out, xact_outcome *out);

@@ -780,3 +780,40 @@ Test(commit, overloaded_participant_still_reads_commits)
 	cr_assert_eq(balance(0, 3), BALANCE - 1, "only the transfer ran");
 	xact_disconnect(c);
 }
+
+static uint64_t
+gid_seq(const char *gid)
+{
+	const char *last = strrchr(gid, '_');
+
+	cr_assert_not_null(last, "gid %s", gid);
+	return strtoull(last + 1, NULL, 10);
+}
+
+/*
+ * Submits take their gids from a lease (lib/client.c): one BEGIN for
+ * several transactions. The leased ones wait, unused, past timeouts.idle.
+ */
+Test(commit, submits_use_a_lease_that_outlives_the_idle_timeout)
+{
+	char gid[XACT_GID_MAX], prev[XACT_GID_MAX];
+	xact_conn *c;
+	xact_outcome o;
+
+	start(&(struct hcluster_opts){.idle_timeout_ms = 300});
+	c = connect_c();
+	cr_assert_eq(transfer(c, 0, 1, 4, 1, prev, &o), 0, "%s",
+	             xact_errmsg(c));
+	cr_assert_eq(o, XACT_COMMITTED, "%s", xact_errmsg(c));
+	cr_assert_eq(stat(c, "begun"), 1, "leased ones count once used");
+	/* Time passing is the point here: three idle timeouts. */
+	usleep(900 * 1000);
+	cr_assert_eq(transfer(c, 0, 1, 4, 1, gid, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_COMMITTED, "%s", xact_errmsg(c));
+	cr_assert_eq(gid_seq(gid), gid_seq(prev) + 1, "%s after %s: no lease",
+	             gid, prev);
+	cr_assert_eq(stat(c, "begun"), 2);
+	cr_assert_eq(stat(c, "aborted"), 0, "an unused lease is no abort");
+	cr_assert_eq(balance(0, 4), BALANCE - 2);
+	xact_disconnect(c);
+}

@@ -87,6 +87,14 @@ static const struct sample samples[] = {
      {STR(GID, "xact_c1_7_6"), INT(PROTOCOL, WIRE_3PC)},
      P(1) | P(2)},
     {"begin_3pc", WIRE_BEGIN, {INT(PROTOCOL, WIRE_3PC)}, P(0) | P(1)},
+    {"begin_lease",
+     WIRE_BEGIN,
+     {INT(PROTOCOL, WIRE_2PC), INT(COUNT, WIRE_MAX_LEASE)},
+     P(0) | P(1) | P(2)},
+    {"begun_lease",
+     WIRE_BEGUN,
+     {STR(GID, "xact_c1_7_40"), INT(COUNT, 16)},
+     P(1) | P(2)},
     {"br_prepare_3pc",
      WIRE_BR_PREPARE,
      {STR(GID, "xact_c1_7_5"), INT(PROTOCOL, WIRE_3PC), INT(RANK, 1),
@@ -246,6 +254,7 @@ put_spec(struct wire_buf *b, const struct fspec *f)
 	case WIRE_T_RANK:
 	case WIRE_T_QUORUM:
 	case WIRE_T_VOTED:
+	case WIRE_T_COUNT:
 		wire_put_u32(b, f->tag, (uint32_t)f->v);
 		break;
 	case WIRE_T_NULL:
@@ -330,6 +339,7 @@ expect_fields(const struct sample *s, unsigned k, const struct wire_msg *m)
 		case WIRE_T_RANK:
 		case WIRE_T_QUORUM:
 		case WIRE_T_VOTED:
+		case WIRE_T_COUNT:
 			u[f->tag] = f->v;
 			break;
 		case WIRE_T_NAME:
@@ -353,6 +363,7 @@ expect_fields(const struct sample *s, unsigned k, const struct wire_msg *m)
 	cr_assert_eq(m->rank, u[WIRE_T_RANK], "%s", s->name);
 	cr_assert_eq(m->quorum, u[WIRE_T_QUORUM], "%s", s->name);
 	cr_assert_eq(m->voted, u[WIRE_T_VOTED], "%s", s->name);
+	cr_assert_eq(m->count, u[WIRE_T_COUNT], "%s", s->name);
 	cr_assert_eq(m->nitems, item, "%s", s->name);
 	if (item == 0)
 		cr_assert_null(m->items, "%s: no items, no array", s->name);
@@ -405,6 +416,7 @@ reencode(const struct wire_msg *m, struct wire_buf *b)
 	PUT(WIRE_T_RANK, wire_put_u32, rank);
 	PUT(WIRE_T_QUORUM, wire_put_u32, quorum);
 	PUT(WIRE_T_VOTED, wire_put_u32, voted);
+	PUT(WIRE_T_COUNT, wire_put_u32, count);
 #undef PUT
 	for (uint32_t i = 0; i < m->nitems; i++) {
 		if (m->items[i].tag == WIRE_T_NULL)
@@ -754,7 +766,7 @@ Test(wire, rejects_oversize_message)
 
 Test(wire, rejects_unknown_tag)
 {
-	static const uint8_t tags[] = {0, 15, 22, 31, 100, 255};
+	static const uint8_t tags[] = {0, 22, 31, 100, 255};
 
 	for (size_t i = 0; i < sizeof(tags); i++) {
 		struct raw r;
@@ -1118,6 +1130,19 @@ Test(wire, rejects_bad_codes)
 	wire_buf_init(&b, WIRE_BEGIN);
 	wire_put_u32(&b, WIRE_T_PROTOCOL, WIRE_1PC);
 	expect_reject_buf(&b, "unknown protocol 1");
+
+	/* A lease is 1 to WIRE_MAX_LEASE transactions. */
+	wire_buf_init(&b, WIRE_BEGIN);
+	wire_put_u32(&b, WIRE_T_COUNT, 0);
+	expect_reject_buf(&b, "count 0");
+	wire_buf_init(&b, WIRE_BEGUN);
+	wire_put_str(&b, WIRE_T_GID, "g");
+	wire_put_u32(&b, WIRE_T_COUNT, WIRE_MAX_LEASE + 1);
+	expect_reject_buf(&b, "count 65");
+	wire_buf_init(&b, WIRE_STATUS);
+	wire_put_str(&b, WIRE_T_GID, "g");
+	wire_put_u32(&b, WIRE_T_COUNT, 2);
+	expect_reject_buf(&b, "STATUS");
 }
 
 Test(wire, rejects_too_many_items)
