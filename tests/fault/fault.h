@@ -46,6 +46,7 @@ struct scenario {
 	bool submit;      /* xact_submit() transfers, not step by step */
 	bool partition;   /* the victim and its database in a namespace */
 	bool three_phase; /* transfers run with 3PC (quorum mode) */
+	int local_pct;    /* transfers inside one database: one-phase commit */
 	int seconds;      /* workload length; 0: the default */
 	/*
 	 * Failpoint specs, "%d" standing for a skip count drawn from

@@ -169,7 +169,7 @@ static int
 bank_start(struct frun *r, uint64_t seed)
 {
 	char bin[HPATH_MAX], log[HPATH_MAX], accounts[16], seconds[16];
-	char clients[16], amount[16], seedstr[32], timeout[16];
+	char clients[16], amount[16], seedstr[32], timeout[16], local[16];
 	char *argv[] = {bin,
 	                "run",
 	                "--url",
@@ -192,6 +192,8 @@ bank_start(struct frun *r, uint64_t seed)
 	                r->journal,
 	                "--protocol",
 	                r->s->three_phase ? "3pc" : "2pc",
+	                "--local-pct",
+	                local,
 	                r->s->submit ? "--submit" : NULL,
 	                NULL};
 
@@ -202,6 +204,7 @@ bank_start(struct frun *r, uint64_t seed)
 	snprintf(amount, sizeof amount, "%d", MAX_AMOUNT);
 	snprintf(seedstr, sizeof seedstr, "%" PRIu64, seed & INT64_MAX);
 	snprintf(timeout, sizeof timeout, "%d", FAULT_CLIENT_TIMEOUT_MS);
+	snprintf(local, sizeof local, "%d", r->s->local_pct);
 	path_in(r, r->journal, "journal");
 	path_in(r, log, "bank-run.log");
 	if (hproc_start(&r->bank, "xact-bank", argv, NULL, log) != 0) {

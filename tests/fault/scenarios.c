@@ -521,6 +521,39 @@ const struct scenario fault_scenarios[] = {
         .inject = inject_exit,
         .exit_code = 75,
     },
+    /* One-phase commit: half the transfers stay inside one database. */
+    {
+        .name = "1pc:crash:participant.after_one_phase",
+        .what = "one-phase: a participant crashes after its COMMIT, before "
+                "it answers (the coordinator resolves: committed)",
+        .local_pct = 50,
+        .submit = true,
+        .part_fp = "participant.after_one_phase=@+crash",
+        .skip_min = 5,
+        .skip_max = 20,
+        .inject = inject_exit,
+        .exit_code = 86,
+    },
+    {
+        .name = "1pc:kill:coordinator",
+        .what = "one-phase: kill -9 of the coordinator at a random moment, "
+                "restart (status of lost answers asks the markers)",
+        .local_pct = 50,
+        .submit = true,
+        .inject = inject_kill_coord,
+    },
+    {
+        .name = "1pc:msg:slow-branch",
+        .what = "one-phase: branches slower than the vote timeout; the "
+                "resolve overtakes them (tombstone) or finds them committed",
+        .local_pct = 50,
+        .part_fp = "participant.before_one_phase=@+3*delay(1500)",
+        .part_all = true,
+        .skip_min = 5,
+        .skip_max = 20,
+        .fired = {"participant.before_one_phase"},
+        .inject = inject_nothing,
+    },
 };
 
 const int fault_nscenarios =
