@@ -232,14 +232,18 @@ open_log(const char *path)
 	return fd;
 }
 
-/* hrun() in the network namespace netns (NULL or "": ours). */
-static int
-run_in(const char *const argv[], bool as_pg, const char *logpath,
-       const char *netns)
+/*
+ * hrun()'s first half, in the network namespace netns (NULL or "": ours):
+ * start argv and return its pid without waiting (-1 if it could not be
+ * started). wait_ok() collects it, so that several tools can run at once.
+ */
+static pid_t
+spawn_in(const char *const argv[], bool as_pg, const char *logpath,
+         const char *netns)
 {
 	struct pg_user u;
 	char ns[HPATH_MAX];
-	int logfd = -1, status;
+	int logfd = -1;
 	pid_t pid;
 
 	netns_path(ns, sizeof ns, netns);
@@ -248,11 +252,8 @@ run_in(const char *const argv[], bool as_pg, const char *logpath,
 		return -1;
 	if (logpath != NULL && (logfd = open_log(logpath)) < 0)
 		return -1;
-	if ((pid = fork()) < 0) {
+	if ((pid = fork()) < 0)
 		herr("fork: %s", strerror(errno));
-		close(logfd);
-		return -1;
-	}
 	if (pid == 0) {
 		child_setup(logfd, ns, as_pg ? &u : NULL);
 		execvp(argv[0], (char *const *)argv);
@@ -260,10 +261,29 @@ run_in(const char *const argv[], bool as_pg, const char *logpath,
 	}
 	if (logfd >= 0)
 		close(logfd);
+	return pid;
+}
+
+/* Wait for a spawn_in() child (pid -1: none); 0 if it exited with 0. */
+static int
+wait_ok(pid_t pid)
+{
+	int status;
+
+	if (pid < 0)
+		return -1;
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return -1;
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* hrun() in the network namespace netns (NULL or "": ours). */
+static int
+run_in(const char *const argv[], bool as_pg, const char *logpath,
+       const char *netns)
+{
+	return wait_ok(spawn_in(argv, as_pg, logpath, netns));
 }
 
 int
@@ -280,15 +300,22 @@ rm_rf(const char *path)
 	return hrun(argv, false, NULL);
 }
 
-static int
-pg_ctl_stop(const char *datadir, const char *logpath)
+/* pg_ctl stop -m immediate, started in the background (see spawn_in). */
+static pid_t
+pg_ctl_stop_spawn(const char *datadir, const char *logpath)
 {
 	char pg_ctl[HPATH_MAX];
 
 	pg_tool(pg_ctl, sizeof pg_ctl, "pg_ctl");
 	const char *argv[] = {pg_ctl,      "-D", datadir, "-m",
 	                      "immediate", "-w", "stop",  NULL};
-	return hrun(argv, true, logpath);
+	return spawn_in(argv, true, logpath, NULL);
+}
+
+static int
+pg_ctl_stop(const char *datadir, const char *logpath)
+{
+	return wait_ok(pg_ctl_stop_spawn(datadir, logpath));
 }
 
 /*
@@ -486,9 +513,12 @@ hpg_host(const struct hpg *pg)
 	return pg->host[0] != '\0' ? pg->host : "127.0.0.1";
 }
 
-/* pg_ctl start on pg->port, waiting until the server accepts connections. */
-static int
-pg_ctl_start(struct hpg *pg)
+/*
+ * pg_ctl start on pg->port, started in the background (see spawn_in): it
+ * returns once the server accepts connections, or has failed to.
+ */
+static pid_t
+pg_ctl_start_spawn(struct hpg *pg)
 {
 	char data[HPATH_MAX + 8], log[HPATH_MAX + 8], ctl_log[HPATH_MAX + 16];
 	char opts[HPATH_MAX + 256], pg_ctl[HPATH_MAX];
@@ -505,7 +535,14 @@ pg_ctl_start(struct hpg *pg)
 	pg_tool(pg_ctl, sizeof pg_ctl, "pg_ctl");
 	const char *argv[] = {pg_ctl, "-w", "-D", data,    "-l",
 	                      log,    "-o", opts, "start", NULL};
-	if (run_in(argv, true, ctl_log, pg->netns) != 0)
+	return spawn_in(argv, true, ctl_log, pg->netns);
+}
+
+/* pg_ctl start on pg->port, waiting until the server accepts connections. */
+static int
+pg_ctl_start(struct hpg *pg)
+{
+	if (wait_ok(pg_ctl_start_spawn(pg)) != 0)
 		return -1;
 	pg->running = true;
 	return 0;
@@ -535,14 +572,18 @@ hba_allow(const char *data, const char *host)
 	return close_file(f, path);
 }
 
-int
-hpg_start(struct hpg *pg)
+/*
+ * The first half of starting pg: its directory, and the template's copy
+ * into it started in the background. The copy's pid (see spawn_in), or -1
+ * after printing why; *made when the directory is ours to remove.
+ */
+static pid_t
+pg_copy_spawn(struct hpg *pg, const char *tmpl, bool *made)
 {
-	char tmpl[HPATH_MAX], data[HPATH_MAX + 8], log[HPATH_MAX + 8];
+	char data[HPATH_MAX + 8], log[HPATH_MAX + 8];
 
+	*made = false;
 	pg->running = false;
-	if (pg_template(tmpl, sizeof tmpl) != 0)
-		return -1;
 	if (pg->dir[0] == '\0') {
 		if (make_tmpdir(pg->dir, sizeof pg->dir, "xact-pg") != 0)
 			return -1;
@@ -550,39 +591,170 @@ hpg_start(struct hpg *pg)
 		herr("mkdir %s: %s", pg->dir, strerror(errno));
 		return -1;
 	}
+	*made = true;
 	hreap_note(REAP_DIR, true, 0, pg->dir);
 	if (strlen(pg->dir) > SOCKET_DIR_MAX) {
 		herr("%s: too long for PostgreSQL's Unix socket: use a shorter "
 		     "TMPDIR",
 		     pg->dir);
-		goto fail;
+		return -1;
 	}
 	pg_paths(pg, data, log, sizeof data);
 	const char *copy[] = {"cp", "-a", "--", tmpl, data, NULL};
-	if (chown_pg(pg->dir) != 0 || hrun(copy, false, NULL) != 0) {
-		herr("cannot copy the template into %s", pg->dir);
-		goto fail;
+	if (chown_pg(pg->dir) != 0)
+		return -1;
+	return spawn_in(copy, false, NULL, NULL);
+}
+
+/*
+ * A free port is picked (hfree_port) a moment before a server or a daemon
+ * binds it. Test processes side by side (ctest -j) hold this lock from the
+ * pick to the bind, so that none picks a port that another one is about
+ * to bind. Its fd (closed on exec: no child keeps it), or -1 when there is
+ * no lock file (then unguarded, as with one test at a time).
+ */
+static int
+ports_lock(void)
+{
+	const char *base = getenv("TMPDIR");
+	char path[HPATH_MAX];
+	int fd;
+
+	if (base == NULL || base[0] == '\0')
+		base = "/tmp";
+	snprintf(path, sizeof path, "%s/xact-harness-ports.lock", base);
+	/* flock needs no write access; O_CREAT only when missing (a sticky
+	 * /tmp refuses it on another user's file) */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 && errno == ENOENT)
+		fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		herr("cannot open %s: %s (ports picked unguarded)", path,
+		     strerror(errno));
+		return -1;
 	}
-	hreap_note(REAP_PG, true, 0, data);
-	if (pg->host[0] != '\0' && hba_allow(data, pg->host) != 0)
-		goto fail;
-	for (int i = 0; i < START_ATTEMPTS && !pg->running; i++) {
-		if ((pg->port = hfree_port()) < 0)
-			goto fail;
-		if (pg_ctl_start(pg) != 0)
-			herr("PostgreSQL did not start on port %d", pg->port);
+	while (flock(fd, LOCK_EX) != 0 && errno == EINTR)
+		;
+	return fd;
+}
+
+static void
+ports_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
+/* A free port that no other cluster of pgs[0..n) has, or -1. */
+static int
+pg_free_port(struct hpg *const pgs[], int n, int self)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		int port = hfree_port();
+		bool dup = false;
+
+		if (port < 0)
+			return -1;
+		for (int j = 0; j < n; j++)
+			dup = dup || (j != self && pgs[j]->port == port);
+		if (!dup)
+			return port;
 	}
-	if (!pg->running) {
-		hlog_tail("pg.log", log, 20);
-		goto fail;
-	}
-	snprintf(pg->conninfo, sizeof pg->conninfo,
-	         "host=%s port=%d dbname=postgres user=postgres", hpg_host(pg),
-	         pg->port);
-	return 0;
-fail:
-	hpg_stop(pg);
+	herr("no free port apart from the other clusters'");
 	return -1;
+}
+
+/*
+ * Start the servers of pgs[0..n) at once, each on a free port: pg_ctl -w
+ * mostly waits, so the waits overlap. A port taken by someone else
+ * meanwhile is retried on another. 0 when every one runs.
+ */
+static int
+pg_start_servers(struct hpg *const pgs[], int n)
+{
+	char data[HPATH_MAX + 8], log[HPATH_MAX + 8];
+	pid_t pid[HCLUSTER_MAX];
+	int rc = 0, lock = ports_lock();
+
+	for (int a = 0; a < START_ATTEMPTS; a++) {
+		for (int i = 0; i < n; i++) {
+			pid[i] = -1;
+			if (!pgs[i]->running &&
+			    (pgs[i]->port = pg_free_port(pgs, n, i)) >= 0)
+				pid[i] = pg_ctl_start_spawn(pgs[i]);
+		}
+		for (int i = 0; i < n; i++) {
+			if (pgs[i]->running)
+				continue;
+			if (wait_ok(pid[i]) == 0)
+				pgs[i]->running = true;
+			else
+				herr("PostgreSQL did not start on port %d",
+				     pgs[i]->port);
+		}
+	}
+	ports_unlock(lock);
+	for (int i = 0; i < n; i++) {
+		if (pgs[i]->running)
+			continue;
+		pg_paths(pgs[i], data, log, sizeof data);
+		hlog_tail("pg.log", log, 20);
+		rc = -1;
+	}
+	return rc;
+}
+
+/*
+ * Start n clusters (n <= HCLUSTER_MAX) as hpg_start() does one, at once:
+ * the template copies overlap, and so do the servers' starts. On failure
+ * every one of them is stopped and removed.
+ */
+static int
+hpg_start_all(struct hpg *const pgs[], int n)
+{
+	char tmpl[HPATH_MAX], data[HPATH_MAX + 8], log[HPATH_MAX + 8];
+	pid_t pid[HCLUSTER_MAX];
+	bool made[HCLUSTER_MAX];
+	bool ok = true;
+
+	for (int i = 0; i < n; i++)
+		pgs[i]->running = false;
+	if (pg_template(tmpl, sizeof tmpl) != 0)
+		return -1;
+	for (int i = 0; i < n; i++)
+		pid[i] = pg_copy_spawn(pgs[i], tmpl, &made[i]);
+	for (int i = 0; i < n; i++) {
+		if (wait_ok(pid[i]) != 0) {
+			if (pid[i] >= 0)
+				herr("cannot copy the template into %s",
+				     pgs[i]->dir);
+			ok = false;
+			continue;
+		}
+		pg_paths(pgs[i], data, log, sizeof data);
+		hreap_note(REAP_PG, true, 0, data);
+		if (pgs[i]->host[0] != '\0' &&
+		    hba_allow(data, pgs[i]->host) != 0)
+			ok = false;
+	}
+	if (ok && pg_start_servers(pgs, n) != 0)
+		ok = false;
+	if (!ok) {
+		for (int i = 0; i < n; i++)
+			if (made[i])
+				hpg_stop(pgs[i]);
+		return -1;
+	}
+	for (int i = 0; i < n; i++)
+		snprintf(pgs[i]->conninfo, sizeof pgs[i]->conninfo,
+		         "host=%s port=%d dbname=postgres user=postgres",
+		         hpg_host(pgs[i]), pgs[i]->port);
+	return 0;
+}
+
+int
+hpg_start(struct hpg *pg)
+{
+	return hpg_start_all(&pg, 1);
 }
 
 int
@@ -612,19 +784,53 @@ hpg_restart(struct hpg *pg)
 	return 0;
 }
 
+/*
+ * hpg_stop() for pgs[0..n) (n <= HCLUSTER_MAX), at once: the servers'
+ * stops overlap, and so do the removals of their directories.
+ */
+static void
+hpg_stop_all(struct hpg *const pgs[], int n)
+{
+	char data[HPATH_MAX + 8], log[HPATH_MAX + 16];
+	pid_t pid[HCLUSTER_MAX];
+
+	for (int i = 0; i < n; i++) {
+		pid[i] = -1;
+		if (pgs[i]->dir[0] == '\0' || !pgs[i]->running)
+			continue;
+		snprintf(data, sizeof data, "%s/data", pgs[i]->dir);
+		snprintf(log, sizeof log, "%s/pg_ctl.log", pgs[i]->dir);
+		pid[i] = pg_ctl_stop_spawn(data, log);
+	}
+	for (int i = 0; i < n; i++)
+		if (pid[i] >= 0 && wait_ok(pid[i]) == 0)
+			pgs[i]->running = false;
+	for (int i = 0; i < n; i++) {
+		const char *rm[] = {"rm", "-rf", "--", pgs[i]->dir, NULL};
+
+		pid[i] = -1;
+		if (pgs[i]->dir[0] == '\0')
+			continue;
+		snprintf(data, sizeof data, "%s/data", pgs[i]->dir);
+		hreap_note(REAP_PG, false, 0, data);
+		if (keep_tmp())
+			herr("kept %s", pgs[i]->dir);
+		else
+			pid[i] = spawn_in(rm, false, NULL, NULL);
+	}
+	for (int i = 0; i < n; i++) {
+		if (pgs[i]->dir[0] == '\0')
+			continue;
+		wait_ok(pid[i]);
+		hreap_note(REAP_DIR, false, 0, pgs[i]->dir);
+		pgs[i]->dir[0] = '\0';
+	}
+}
+
 void
 hpg_stop(struct hpg *pg)
 {
-	char data[HPATH_MAX + 8], log[HPATH_MAX + 8];
-
-	if (pg->dir[0] == '\0')
-		return;
-	pg_paths(pg, data, log, sizeof data);
-	if (pg->running)
-		hpg_kill(pg);
-	hreap_note(REAP_PG, false, 0, data);
-	remove_tmpdir(pg->dir);
-	pg->dir[0] = '\0';
+	hpg_stop_all(&pg, 1);
 }
 
 static void
@@ -1207,25 +1413,29 @@ ready_cond(void *arg)
 	return !hproc_alive(r->p) || port_accepts_at(r->addr, r->port);
 }
 
-/*
- * Start a daemon (in netns, if not NULL) and wait until it listens on
- * addr:port; fail early if it exits.
- */
+/* Start a daemon (in netns, if not NULL); daemon_ready() waits for it. */
 static int
-start_daemon(struct hcluster *c, struct hproc *p, const char *name,
-             const char *prog, const char *conf, char *const env[],
-             const char *netns, const char *addr, int port)
+launch_daemon(struct hcluster *c, struct hproc *p, const char *name,
+              const char *prog, const char *conf, char *const env[],
+              const char *netns)
 {
 	char bin[HPATH_MAX], log[HPATH_MAX + 40];
 	char *const argv[] = {bin, "--config", (char *)conf, NULL};
-	struct ready_arg r = {p, addr, port};
 
 	snprintf(bin, sizeof bin, "%s/%s", XACT_BIN_DIR, prog);
 	snprintf(log, sizeof log, "%s/%s.log", c->dir, name);
-	if (hproc_start_in(p, netns, name, argv, env, log) != 0)
-		return -1;
+	return hproc_start_in(p, netns, name, argv, env, log);
+}
+
+/* Wait until a launched daemon listens on addr:port; fail early if it
+ * exits. */
+static int
+daemon_ready(struct hproc *p, const char *addr, int port)
+{
+	struct ready_arg r = {p, addr, port};
+
 	if (!hwait_until(ready_cond, &r, READY_TIMEOUT_MS) || !hproc_alive(p)) {
-		herr("%s is not listening on port %d (%s)", name, port,
+		herr("%s is not listening on port %d (%s)", p->name, port,
 		     hproc_alive(p) ? "timeout" : "it exited");
 		return -1;
 	}
@@ -1233,30 +1443,42 @@ start_daemon(struct hcluster *c, struct hproc *p, const char *name,
 }
 
 static int
-start_part(struct hcluster *c, int i)
+launch_part(struct hcluster *c, int i)
 {
 	char name[16];
 
 	snprintf(name, sizeof name, "bank%d", i + 1);
-	return start_daemon(c, &c->part[i], name, "xact-participant",
-	                    c->part_conf[i], c->opts.part_env[i],
-	                    isolated(c, i) ? c->net.name : NULL,
-	                    part_addr(c, i), c->part_port[i]);
+	return launch_daemon(c, &c->part[i], name, "xact-participant",
+	                     c->part_conf[i], c->opts.part_env[i],
+	                     isolated(c, i) ? c->net.name : NULL);
+}
+
+static int
+part_ready(struct hcluster *c, int i)
+{
+	return daemon_ready(&c->part[i], part_addr(c, i), c->part_port[i]);
+}
+
+static int
+start_part(struct hcluster *c, int i)
+{
+	return launch_part(c, i) != 0 ? -1 : part_ready(c, i);
 }
 
 static int
 start_coord(struct hcluster *c)
 {
-	return start_daemon(c, &c->coord, "coordinator", "xact-coordinator",
-	                    c->coord_conf, c->opts.coord_env, NULL,
-	                    host_addr(c), c->coord_port);
+	if (launch_daemon(c, &c->coord, "coordinator", "xact-coordinator",
+	                  c->coord_conf, c->opts.coord_env, NULL) != 0)
+		return -1;
+	return daemon_ready(&c->coord, host_addr(c), c->coord_port);
 }
 
-/* The databases, their bank tables and the daemons' configs. */
+/* The databases and their bank tables. */
 static int
 cluster_setup(struct hcluster *c)
 {
-	char logdir[HPATH_MAX + 16];
+	struct hpg *pgs[HCLUSTER_MAX];
 
 	if (c->opts.isolate != 0 && hnet_create(&c->net) != 0)
 		return -1;
@@ -1269,13 +1491,24 @@ cluster_setup(struct hcluster *c)
 			snprintf(c->pg[i].host, sizeof c->pg[i].host, "%s",
 			         c->net.ns_addr);
 		}
-		if (hpg_start(&c->pg[i]) != 0)
-			return -1;
+		pgs[i] = &c->pg[i];
+	}
+	if (hpg_start_all(pgs, c->n) != 0)
+		return -1;
+	for (int i = 0; i < c->n; i++)
 		if (c->opts.accounts > 0 &&
 		    hbank_init(&c->pg[i], c->opts.accounts, c->opts.balance) !=
 		        0)
 			return -1;
-	}
+	return 0;
+}
+
+/* The daemons' ports and configs. */
+static int
+cluster_configs(struct hcluster *c)
+{
+	char logdir[HPATH_MAX + 16];
+
 	if (pick_ports(c) != 0)
 		return -1;
 	snprintf(logdir, sizeof logdir, "%s/coord-log", c->dir);
@@ -1295,6 +1528,9 @@ cluster_setup(struct hcluster *c)
 int
 hcluster_start(struct hcluster *c, const struct hcluster_opts *o)
 {
+	int lock;
+	bool ok;
+
 	memset(c, 0, sizeof *c);
 	if (o != NULL)
 		c->opts = *o;
@@ -1315,10 +1551,20 @@ hcluster_start(struct hcluster *c, const struct hcluster_opts *o)
 	/* postgres must reach its own pgN dirs inside */
 	if (chmod(c->dir, 0755) != 0 || cluster_setup(c) != 0)
 		goto fail;
-	for (int i = 0; i < c->n; i++)
-		if (start_part(c, i) != 0)
-			goto fail;
-	if (start_coord(c) != 0)
+	/*
+	 * From picking the daemons' ports until they listen, under the ports
+	 * lock. The participants start side by side, the coordinator after
+	 * them.
+	 */
+	lock = ports_lock();
+	ok = cluster_configs(c) == 0;
+	for (int i = 0; ok && i < c->n; i++)
+		ok = launch_part(c, i) == 0;
+	for (int i = 0; ok && i < c->n; i++)
+		ok = part_ready(c, i) == 0;
+	ok = ok && start_coord(c) == 0;
+	ports_unlock(lock);
+	if (!ok)
 		goto fail;
 	if (keep_tmp())
 		herr("cluster in %s", c->dir);
@@ -1333,6 +1579,7 @@ void
 hcluster_stop(struct hcluster *c)
 {
 	const char *dump = getenv("XACT_DUMP_LOGS");
+	struct hpg *pgs[HCLUSTER_MAX];
 
 	if (c->dir[0] == '\0')
 		return;
@@ -1346,7 +1593,8 @@ hcluster_stop(struct hcluster *c)
 	for (int i = 0; i < c->n; i++)
 		hproc_stop(&c->part[i]);
 	for (int i = 0; i < c->n; i++)
-		hpg_stop(&c->pg[i]);
+		pgs[i] = &c->pg[i];
+	hpg_stop_all(pgs, c->n);
 	hnet_destroy(&c->net);
 	remove_tmpdir(c->dir);
 	c->dir[0] = '\0';

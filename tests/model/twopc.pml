@@ -626,6 +626,12 @@ ltl commit_needs_yes { [] (rec != R_NONE -> ALL(yes)) }
  * durable. */
 ltl log_before_send { [] (csent -> rec != R_NONE) }
 
+/* 1, 2, 3 and 6 at once: the four above are []-invariants of the same
+ * model, so one search checks their conjunction (tests/model/run runs each
+ * on its own only when this one fails, to name the violated ones). */
+ltl safety_all { [] (!(ANY(isC) && ANY(isRB)) && !reversal &&
+	(rec != R_NONE -> ALL(yes)) && (csent -> rec != R_NONE)) }
+
 /* 5 and I5: once faults stop, every branch ends committed or rolled back
  * (none stays prepared, no local tx stays open) and the coordinator
  * finishes. */
