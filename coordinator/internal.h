@@ -56,6 +56,7 @@ struct coordinator {
 	atomic_bool stopping;
 	struct twopc_timing timing;
 	struct coord_stats stats;
+	atomic_uint resolvers; /* tx_resolve_past() ones in the table */
 };
 
 /* The statements a SUBMIT gave one branch, sent with its PREPARE. */
@@ -107,8 +108,9 @@ enum coord_source {
 	SOURCE_FORGOTTEN, /* older than the log retains: never guess */
 	SOURCE_ASK,       /* maybe a one-phase commit: only markers tell */
 };
+/* inquiry: a participant asks about a prepared branch (presumed abort). */
 enum wire_outcome coord_outcome(struct coordinator *co, const char *gid,
-                                enum coord_source *src);
+                                bool inquiry, enum coord_source *src);
 /* Ask every participant what became of gid; cc gets the outcome. */
 void tx_resolve_past(struct coordinator *co, const char *gid, struct cctx *cc);
 void tx_free(struct tx *tx);

@@ -282,7 +282,8 @@ handle_finish(struct cctx *cc, const struct wire_msg *m)
 
 	if (tx == NULL) {
 		/* Finished and reaped: answer from the log, idempotently. */
-		enum wire_outcome o = coord_outcome(cc->co, m->gid, &src);
+		enum wire_outcome o =
+		    coord_outcome(cc->co, m->gid, false, &src);
 		struct wire_buf b;
 
 		if (src == SOURCE_ASK) {
@@ -429,7 +430,7 @@ handle_status(struct cctx *cc, const struct wire_msg *m)
 		                 m->gid, p.node, cc->co->cfg->node);
 		return;
 	}
-	o = coord_outcome(cc->co, m->gid, &src);
+	o = coord_outcome(cc->co, m->gid, m->type == WIRE_INQUIRE, &src);
 	if (src == SOURCE_ASK && m->type == WIRE_STATUS) {
 		/* A client's question; a participant's INQUIRE is about a
 		 * prepared branch, never a one-phase one: presumed abort. */

@@ -182,6 +182,7 @@ static void
 enter_resolving(struct twopc *t, uint64_t now)
 {
 	t->state = TWOPC_RESOLVING;
+	t->vote_deadline_ms = now + t->timing.vote_timeout_ms;
 	for (size_t i = 0; i < t->nbranches; i++) {
 		t->branches[i].acked = false; /* here: answered aborted */
 		t->branches[i].backoff_ms = t->timing.retry_min_ms;
@@ -561,6 +562,12 @@ twopc_outcome(const struct twopc *t)
 		return WIRE_ABORTED;
 	}
 	return WIRE_IN_PROGRESS;
+}
+
+bool
+twopc_overdue(const struct twopc *t, uint64_t now)
+{
+	return t->state == TWOPC_RESOLVING && now >= t->vote_deadline_ms;
 }
 
 bool

@@ -176,6 +176,13 @@ void twopc_tick(struct twopc *t, uint64_t now);
 /* The answer an inquiry gets for a transaction in this state. */
 enum wire_outcome twopc_outcome(const struct twopc *t);
 
+/*
+ * RESOLVING for longer than the vote timeout: the one waiting for the
+ * outcome should be told it is not known yet (and ask later); resolving
+ * goes on.
+ */
+bool twopc_overdue(const struct twopc *t, uint64_t now);
+
 /* True when nothing more will happen (COMMITTED, or ABORTED). */
 bool twopc_done(const struct twopc *t);
 

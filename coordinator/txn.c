@@ -21,6 +21,9 @@
 
 #define TICK_MS   10
 #define LINGER_MS 1000 /* a finished tx still answers duplicates this long */
+/* Past outcomes asked for at once (STATUS of a past life's gid): each is a
+ * tx that resolves until every participant answers. */
+#define RESOLVERS_MAX 1024
 /* A leased tx lives at least this long unused; clients use a lease for
  * less than half of it (lib/client.c), whatever timeouts.idle says. */
 #define LEASE_MS 30000
@@ -54,6 +57,8 @@ tx_alloc(struct coordinator *co)
 void
 tx_free(struct tx *tx)
 {
+	if (tx->resolver)
+		atomic_fetch_sub(&tx->co->resolvers, 1);
 	for (size_t i = 0; i < tx->co->npeers; i++) {
 		for (size_t j = 0; j < tx->sql[i].n; j++)
 			free(tx->sql[i].stmts[j]);
@@ -544,6 +549,15 @@ tx_reply_outcome(struct tx *tx)
 		return;
 	tx->waiter = NULL;
 	tx->busy = false;
+	if (o == WIRE_IN_PROGRESS && !tx->resolver) {
+		/* A commit waits for a decision: this one is not made yet
+		 * (twopc_overdue()). A status question gets IN_PROGRESS. */
+		cctx_reply_error(cc, WIRE_E_UNAVAILABLE,
+		                 "outcome of %s not known yet: its participant "
+		                 "is being asked; ask for its status later",
+		                 tx->gid);
+		return;
+	}
 	wire_buf_init(&b, WIRE_OUTCOME);
 	wire_put_str(&b, WIRE_T_GID, tx->gid);
 	wire_put_u32(&b, WIRE_T_CODE, (uint32_t)o);
@@ -611,7 +625,8 @@ static const struct twopc_io tx_io = {
 /* ---- outcome of any gid ---- */
 
 enum wire_outcome
-coord_outcome(struct coordinator *co, const char *gid, enum coord_source *src)
+coord_outcome(struct coordinator *co, const char *gid, bool inquiry,
+              enum coord_source *src)
 {
 	struct tx *tx = tx_lookup_locked(co, gid);
 	struct gid_parts p;
@@ -620,6 +635,14 @@ coord_outcome(struct coordinator *co, const char *gid, enum coord_source *src)
 	*src = SOURCE_KNOWN;
 	if (tx != NULL) {
 		o = twopc_outcome(&tx->sm);
+		/*
+		 * A prepared branch of a one-phase tx is a fallback whose YES
+		 * was not taken (it resolves, or committed in one phase from
+		 * a later request): no COMMIT record can name it.
+		 */
+		if (inquiry &&
+		    (tx->sm.one_phase_done || tx->sm.state == TWOPC_RESOLVING))
+			o = WIRE_ABORTED;
 		pthread_mutex_unlock(&tx->mu);
 		return o;
 	}
@@ -643,7 +666,7 @@ coord_outcome(struct coordinator *co, const char *gid, enum coord_source *src)
 	if (gid_parse(gid, &p) && p.incarnation == co->incarnation) {
 		switch (recent_lookup(co->recent, p.seq)) {
 		case RECENT_COMMITTED:
-			return WIRE_COMMITTED;
+			return inquiry ? WIRE_ABORTED : WIRE_COMMITTED;
 		case RECENT_UNKNOWN:
 			*src = SOURCE_ASK;
 			break;
@@ -662,7 +685,17 @@ tx_resolve_past(struct coordinator *co, const char *gid, struct cctx *cc)
 	struct hmap_node *n;
 	struct tx *tx;
 
+	if (atomic_fetch_add(&co->resolvers, 1) >= RESOLVERS_MAX) {
+		atomic_fetch_sub(&co->resolvers, 1);
+		cctx_reply_error(
+		    cc, WIRE_E_BUSY,
+		    "%u past outcomes are being asked for already: "
+		    "ask again later",
+		    RESOLVERS_MAX);
+		return;
+	}
 	if ((tx = tx_alloc(co)) == NULL) {
+		atomic_fetch_sub(&co->resolvers, 1);
 		cctx_reply_error(cc, WIRE_E_INTERNAL, "out of memory");
 		return;
 	}
@@ -784,6 +817,8 @@ tick_one(struct hmap_node *n, void *arg)
 		twopc_abort(&tx->sm, "idle timeout: no request from the client",
 		            s->now);
 	twopc_tick(&tx->sm, s->now);
+	if (tx->waiter != NULL && twopc_overdue(&tx->sm, s->now))
+		tx_reply_outcome(tx); /* not known yet; resolving goes on */
 	if (twopc_done(&tx->sm) && tx->done_ms == 0)
 		tx->done_ms = s->now;
 	if (tx->done_ms != 0 && tx->outstanding == 0 && tx->waiter == NULL &&

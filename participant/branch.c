@@ -827,6 +827,7 @@ settle_one_phase(struct branch *b, enum onephase_outcome o,
 		return;
 	case OP_UNKNOWN:
 	case OP_FALLBACK:
+	case OP_PROCEED:
 		break;
 	}
 	b->state = BR_IN_DOUBT;
@@ -847,20 +848,26 @@ commit_one_phase(struct branches *bs, struct branch *b,
 	size_t n;
 	PGconn *c;
 
+	/* Before a connection is taken: a fallback opens its own. Fresh (a
+	 * copy may have committed in a past life of this process), only its
+	 * marker can say NO (R7). */
+	if ((o = onephase_enter(bs->op, b->gid, begin, e)) != OP_PROCEED)
+		return o;
 	n = pipeline_sql(b, m, sql);
 	if (begin) {
-		/* A copy of this request may have committed in a past life
-		 * of this process: without our marker, only its marker can
-		 * say NO (R7). */
 		if ((c = pg_acquire(bs->work, bs->lim.acquire_wait_ms, e)) ==
-		    NULL)
+		    NULL) {
+			onephase_leave(bs->op);
 			return OP_UNKNOWN;
+		}
 		set_conn(b, c);
 	}
 	if (atomic_load(&b->abort_requested)) {
+		onephase_leave(bs->op);
 		pg_err_set(e, "40P01", "rolled back by the coordinator");
 		o = OP_UNKNOWN;
 	} else if (FAILPOINT("participant.before_one_phase") == FP_ERROR) {
+		onephase_leave(bs->op);
 		pg_err_set(e, "XX000",
 		           "failpoint participant.before_one_phase");
 		o = OP_ABORTED;
@@ -870,7 +877,7 @@ commit_one_phase(struct branches *bs, struct branch *b,
 	if (o == OP_COMMITTED) {
 		drop_conn(bs, b);
 		FAILPOINT("participant.after_one_phase");
-	} else if (o != OP_FALLBACK) {
+	} else {
 		close_local(bs, b, "ROLLBACK"); /* closes a broken one */
 	}
 	return o;
@@ -883,8 +890,10 @@ commit_one_phase(struct branches *bs, struct branch *b,
  */
 static void
 prepare_one_phase(struct branches *bs, struct branch *b,
-                  const struct wire_msg *m, struct wire_buf *reply)
+                  const struct wire_msg *m, uint64_t received_ms,
+                  struct wire_buf *reply)
 {
+	uint64_t waited = clock_now_ms() - received_ms;
 	enum onephase_outcome o;
 	enum wire_vote v;
 	struct pg_err e;
@@ -921,6 +930,17 @@ prepare_one_phase(struct branches *bs, struct branch *b,
 		                 reply);
 		return;
 	}
+	if (waited > bs->lim.one_phase_retention_ms / 2) {
+		/* A tombstone that stopped this request may be trimmed
+		 * before it commits: let the marker decide instead. */
+		close_local(bs, b, "ROLLBACK");
+		pg_err_set(&e, "57014",
+		           "the request waited %llu ms here, over half the "
+		           "one-phase marker retention",
+		           (unsigned long long)waited);
+		settle_one_phase(b, OP_UNKNOWN, &e, reply);
+		return;
+	}
 	o = can_pipeline(m) ? commit_one_phase(bs, b, m, &e) : OP_FALLBACK;
 	if (o != OP_FALLBACK) {
 		settle_one_phase(b, o, &e, reply);
@@ -955,6 +975,7 @@ branch_resolve_one_phase(struct branches *bs, const struct wire_msg *m,
 		return;
 	case OP_UNKNOWN:
 	case OP_FALLBACK:
+	case OP_PROCEED:
 		break;
 	}
 	reply_error(reply, WIRE_E_UNAVAILABLE, "cannot resolve %s: %s %s",
@@ -973,7 +994,7 @@ branch_forget_one_phase(struct branches *bs)
 
 void
 branch_prepare(struct branches *bs, const struct wire_msg *m,
-               struct wire_buf *reply)
+               uint64_t received_ms, struct wire_buf *reply)
 {
 	struct branch *b = branch_get(bs, m->gid, true);
 	enum wire_vote v = WIRE_VOTE_NO;
@@ -987,7 +1008,7 @@ branch_prepare(struct branches *bs, const struct wire_msg *m,
 	}
 	branch_lock(b);
 	if (m->protocol == WIRE_1PC) {
-		prepare_one_phase(bs, b, m, reply);
+		prepare_one_phase(bs, b, m, received_ms, reply);
 		branch_unlock(bs, b);
 		branch_put(bs, b);
 		return;
@@ -1179,7 +1200,9 @@ branch_resolve(struct branches *bs, const char *gid, bool commit)
 	if (b != NULL && b->state == BR_ACTIVE) {
 		rc = -1; /* live again: the next scan decides */
 	} else if (b != NULL && !commit && b->state == BR_COMMITTED &&
-	           !b->readonly) {
+	           !b->readonly && !b->one_phase) {
+		/* (Committed in one phase, it never prepared: a prepared
+		 * one of its gid is a stray, and goes.) */
 		xlog_error("gid=%s ROLLBACK of a committed branch refused",
 		           gid);
 		rc = -1;
@@ -1188,7 +1211,7 @@ branch_resolve(struct branches *bs, const char *gid, bool commit)
 		          commit ? "COMMIT" : "ROLLBACK", e.sqlstate,
 		          e.message);
 		rc = -1;
-	} else if (b != NULL)
+	} else if (b != NULL && !b->one_phase)
 		b->state = commit ? BR_COMMITTED : BR_ABORTED;
 	if (b != NULL) {
 		branch_unlock(bs, b);

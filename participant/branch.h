@@ -43,8 +43,9 @@ void branches_set_termination(struct branches *bs, struct termination *tm,
 /* Handle one request; the reply is encoded into reply (initialised here). */
 void branch_exec(struct branches *bs, const struct wire_msg *m,
                  struct wire_buf *reply);
+/* received_ms: when the request arrived (clock_now_ms()). */
 void branch_prepare(struct branches *bs, const struct wire_msg *m,
-                    struct wire_buf *reply);
+                    uint64_t received_ms, struct wire_buf *reply);
 void branch_commit(struct branches *bs, const struct wire_msg *m,
                    struct wire_buf *reply);
 void branch_rollback(struct branches *bs, const struct wire_msg *m,

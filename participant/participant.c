@@ -22,6 +22,7 @@
 
 #include "admit.h"
 #include "branch.h"
+#include "clock.h"
 #include "failpoint.h"
 #include "gid.h"
 #include "log.h"
@@ -45,7 +46,8 @@ struct pctx {
 	enum pctx_state state;
 	nng_msg *req;
 	struct wire_msg m;
-	struct pctx *next; /* in a job queue */
+	struct pctx *next;    /* in a job queue */
+	uint64_t received_ms; /* when the request arrived */
 };
 
 struct queue {
@@ -170,14 +172,15 @@ recv_failpoint(const struct wire_msg *m)
 }
 
 static void
-handle(struct participant *p, const struct wire_msg *m, struct wire_buf *r)
+handle(struct participant *p, const struct wire_msg *m, uint64_t received_ms,
+       struct wire_buf *r)
 {
 	switch (m->type) {
 	case WIRE_BR_EXEC:
 		branch_exec(p->branches, m, r);
 		break;
 	case WIRE_BR_PREPARE:
-		branch_prepare(p->branches, m, r);
+		branch_prepare(p->branches, m, received_ms, r);
 		break;
 	case WIRE_BR_COMMIT:
 		branch_commit(p->branches, m, r);
@@ -226,10 +229,10 @@ work_one(struct participant *p, struct pctx *pc)
 	} else {
 		if (fa == FP_DUP) {
 			/* As if NNG had delivered the request twice. */
-			handle(p, &pc->m, &reply);
+			handle(p, &pc->m, pc->received_ms, &reply);
 			wire_buf_free(&reply);
 		}
-		handle(p, &pc->m, &reply);
+		handle(p, &pc->m, pc->received_ms, &reply);
 	}
 	wire_msg_free(&pc->m);
 	nng_msg_free(pc->req);
@@ -293,6 +296,7 @@ dispatch(struct pctx *pc)
 	char err[200];
 	struct wire_buf b;
 
+	pc->received_ms = clock_now_ms();
 	if (net_decode(pc->req, &pc->m, err, sizeof(err)) != 0 ||
 	    (pc->m.gid != NULL && !gid_parse(pc->m.gid, NULL))) {
 		if (pc->m.gid != NULL) {

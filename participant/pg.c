@@ -476,6 +476,7 @@ pg_commit_pipelined(PGconn *c, bool begin, const char *first, const char *param,
 	char tag[64];
 	ExecStatusType st;
 	bool sent = true, failed = false, committed = false;
+	bool commit_failed = false;
 
 	*failed_at = 0;
 	if (n > 64) {
@@ -515,7 +516,12 @@ pg_commit_pipelined(PGconn *c, bool begin, const char *first, const char *param,
 		}
 		if (st == PGRES_PIPELINE_ABORTED)
 			continue;
-		if (st != PGRES_COMMAND_OK && !failed) {
+		if (st != PGRES_COMMAND_OK && !failed && i == nq - 1) {
+			/* COMMIT itself failed: a deferred check is definite,
+			 * but a backend ended while it waited for a standby
+			 * had committed locally. Only the marker can tell. */
+			commit_failed = true;
+		} else if (st != PGRES_COMMAND_OK && !failed) {
 			failed = true;
 			*failed_at = i < skip ? 0 : i - skip;
 		} else if (i == nq - 1 && !failed) {
@@ -530,14 +536,16 @@ pg_commit_pipelined(PGconn *c, bool begin, const char *first, const char *param,
 		}
 	}
 	if (!pipeline_synced(c) || !PQexitPipelineMode(c)) {
-		if (!failed && !committed)
+		if (!failed && !committed && !commit_failed)
 			pg_err_set(e, "08006",
 			           "pipeline ended without its sync");
 		return committed ? PG_COMMIT_OK
 		       : failed  ? PG_COMMIT_FAILED
 		                 : PG_COMMIT_UNKNOWN;
 	}
-	return committed ? PG_COMMIT_OK : PG_COMMIT_FAILED;
+	return committed       ? PG_COMMIT_OK
+	       : commit_failed ? PG_COMMIT_UNKNOWN
+	                       : PG_COMMIT_FAILED;
 }
 
 int

@@ -71,14 +71,18 @@ enum pg_phase1 pg_prepare_pipelined(PGconn *c, bool begin,
 enum pg_commit1 {
 	PG_COMMIT_OK,      /* COMMIT succeeded */
 	PG_COMMIT_FAILED,  /* rolled back (or never began): e says why */
-	PG_COMMIT_UNKNOWN, /* the connection was lost: it may have committed */
+	PG_COMMIT_UNKNOWN, /* the connection was lost, or COMMIT failed: it
+	                      may have committed */
 };
 
 /*
  * One-phase commit in one round trip (libpq pipeline mode): BEGIN if
  * begin, first with its one parameter, the n statements, COMMIT. On
  * PG_COMMIT_FAILED *failed_at is the index of the query that failed (0:
- * first, n + 1: COMMIT) and the transaction is rolled back. The same
+ * first, n + 1: a COMMIT answered ROLLBACK) and the transaction is rolled
+ * back. An error from COMMIT itself is PG_COMMIT_UNKNOWN: a backend
+ * terminated while it waited for a synchronous standby has committed
+ * locally. The same
  * callers' checks as pg_prepare_pipelined() apply.
  */
 enum pg_commit1 pg_commit_pipelined(PGconn *c, bool begin, const char *first,

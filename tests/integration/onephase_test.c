@@ -355,3 +355,275 @@ Test(onephase, can_be_switched_off)
 	cr_assert_eq(stat(c, "log_syncs"), syncs + 1, "a COMMIT record");
 	xact_disconnect(c);
 }
+
+static bool
+sync_rep_waiter(void *arg)
+{
+	int64_t n = 0;
+
+	(void)arg;
+	return hpg_query_i64(&C.pg[0],
+	                     "SELECT count(*) FROM pg_stat_activity WHERE "
+	                     "wait_event = 'SyncRep'",
+	                     &n) == 0 &&
+	       n > 0;
+}
+
+static void
+set_standby(const char *names)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql),
+	         "ALTER SYSTEM SET synchronous_standby_names = '%s'", names);
+	cr_assert_eq(hpg_exec(&C.pg[0], sql), 0);
+	cr_assert_eq(hpg_exec(&C.pg[0], "SELECT pg_reload_conf()"), 0);
+}
+
+/*
+ * COMMIT fails, yet the branch committed: a backend ended while it waited
+ * for a synchronous standby has committed locally. The participant must
+ * resolve, not vote NO: the client's answer matches the database.
+ */
+Test(onephase, commit_error_after_a_local_commit_is_resolved)
+{
+	struct bg_submit s = {0};
+	xact_conn *c;
+	xact_outcome o;
+	char gid[XACT_GID_MAX];
+
+	start(&(struct hcluster_opts){.n = 1, .vote_timeout_ms = 20000});
+	c = connect_c();
+	cr_assert_eq(local_transfer(c, 1, gid, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_COMMITTED, "%s", xact_errmsg(c));
+	xact_disconnect(c);
+	/* The cluster runs with synchronous_commit off; the database's own
+	 * setting wins, for connections made from now on. */
+	cr_assert_eq(hpg_exec(&C.pg[0],
+	                      "DO $$BEGIN EXECUTE format('ALTER DATABASE %I "
+	                      "SET synchronous_commit = on', "
+	                      "current_database()); END$$"),
+	             0);
+	cr_assert_eq(hcluster_restart_part(&C, 0), 0);
+	set_standby("nobody"); /* every commit now waits, forever */
+	bg_start(&s, 19);
+	cr_assert(hwait_until(sync_rep_waiter, NULL, 20000),
+	          "the one-phase COMMIT never waited for the standby");
+	cr_assert_eq(hpg_exec(&C.pg[0],
+	                      "SELECT pg_terminate_backend(pid) FROM "
+	                      "pg_stat_activity WHERE wait_event = 'SyncRep'"),
+	             0);
+	set_standby("");
+	bg_join(&s);
+	cr_assert_eq(balance(1), BALANCE - 1 - 19, "committed locally");
+	hc_assert(&C, s.rc == 0 && s.o == XACT_COMMITTED,
+	          "the branch committed, the client was told rc %d outcome "
+	          "%d: %s",
+	          s.rc, s.o, s.err);
+	cr_assert_eq(committed_marker(s.gid), 1);
+}
+
+/* CREATE TABLE and CREATE SCHEMA refused, even to a superuser: as for a
+ * role without the privilege, or a read-only database. */
+static void
+refuse_create(void)
+{
+	cr_assert_eq(hpg_exec(&C.pg[0],
+	                      "CREATE FUNCTION refuse() RETURNS event_trigger "
+	                      "LANGUAGE plpgsql AS $$BEGIN RAISE "
+	                      "insufficient_privilege USING MESSAGE = "
+	                      "'CREATE refused by the test'; END$$"),
+	             0);
+	cr_assert_eq(
+	    hpg_exec(&C.pg[0],
+	             "CREATE EVENT TRIGGER refuse ON ddl_command_start "
+	             "WHEN TAG IN ('CREATE TABLE', 'CREATE SCHEMA') "
+	             "EXECUTE FUNCTION refuse()"),
+	    0);
+}
+
+/*
+ * No marker table can be made: the participant says so once and commits
+ * single-branch transactions with two-phase commit, submitted or
+ * interactive, with a decision-log write each.
+ */
+Test(onephase, without_a_marker_table_falls_back_to_two_phase_commit)
+{
+	char gid[XACT_GID_MAX];
+	uint64_t syncs;
+	xact_conn *c;
+	xact_tx *tx;
+	xact_result *r;
+	xact_outcome o;
+
+	start(&(struct hcluster_opts){.n = 1});
+	/* The participant made its table as it started: undo that. */
+	cr_assert_eq(hpg_exec(&C.pg[0], "DROP SCHEMA xact CASCADE"), 0);
+	refuse_create();
+	cr_assert_eq(hcluster_restart_part(&C, 0), 0);
+	c = connect_c();
+	syncs = stat(c, "log_syncs");
+	cr_assert_eq(local_transfer(c, 3, gid, &o), 0, "%s", xact_errmsg(c));
+	hc_assert(&C, o == XACT_COMMITTED, "outcome %d: %s", o, xact_errmsg(c));
+	cr_assert_eq(balance(1), BALANCE - 3);
+	cr_assert_eq(xact_begin(c, &tx), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(xact_exec(tx, "bank1",
+	                       "UPDATE accounts SET balance = balance + 1 "
+	                       "WHERE id = 3",
+	                       &r),
+	             0, "%s", xact_errmsg(c));
+	xact_result_free(r);
+	cr_assert_eq(xact_commit(tx, &o), 0, "%s", xact_errmsg(c));
+	hc_assert(&C, o == XACT_COMMITTED, "interactive: %s", xact_errmsg(c));
+	xact_tx_free(tx);
+	cr_assert_eq(balance(3), BALANCE + 1);
+	cr_assert_eq(stat(c, "one_phase"), 0);
+	cr_assert_geq(stat(c, "log_syncs"), syncs + 1, "COMMIT records");
+	cr_assert(hlog_contains(C.part[0].log, "one-phase commit off"));
+	xact_disconnect(c);
+}
+
+/*
+ * The table exists, with a committed marker, but a new participant process
+ * could not CREATE it (IF NOT EXISTS is checked after the privilege): the
+ * status of that gid must come from the marker, not from the failed CREATE.
+ */
+Test(onephase, a_refused_create_does_not_hide_existing_markers)
+{
+	char gid[XACT_GID_MAX];
+	int status;
+	xact_conn *c;
+	xact_outcome o;
+
+	start(&(struct hcluster_opts){.n = 1});
+	c = connect_c();
+	cr_assert_eq(local_transfer(c, 4, gid, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_COMMITTED, "%s", xact_errmsg(c));
+	xact_disconnect(c);
+	refuse_create();
+	cr_assert_eq(hcluster_restart_part(&C, 0), 0);
+	cr_assert_eq(hproc_kill(&C.coord, SIGKILL), 0);
+	cr_assert_eq(hproc_wait(&C.coord, 10000, &status), 0);
+	cr_assert_eq(hcluster_restart_coord(&C), 0);
+	c = connect_c();
+	cr_assert_eq(xact_status(c, gid, &o), 0, "%s", xact_errmsg(c));
+	hc_assert(&C, o == XACT_COMMITTED, "outcome %d", o);
+	xact_disconnect(c);
+}
+
+/*
+ * The marker table is dropped under a running participant and cannot be
+ * made again: the next one-phase branch gets a definite answer (its marker
+ * insert failed, so nothing ran), and later ones use two-phase commit.
+ */
+Test(onephase, a_dropped_marker_table_turns_one_phase_off)
+{
+	char gid[XACT_GID_MAX];
+	xact_conn *c;
+	xact_outcome o;
+
+	start(&(struct hcluster_opts){.n = 1, .vote_timeout_ms = 3000});
+	c = connect_c();
+	cr_assert_eq(local_transfer(c, 1, gid, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_COMMITTED, "%s", xact_errmsg(c));
+	cr_assert_eq(hpg_exec(&C.pg[0], "DROP TABLE xact.one_phase"), 0);
+	refuse_create();
+	cr_assert_eq(local_transfer(c, 2, gid, &o), 0, "no definite answer: %s",
+	             xact_errmsg(c));
+	hc_assert(&C, o == XACT_ABORTED, "outcome %d", o);
+	cr_assert_eq(balance(1), BALANCE - 1, "nothing of it ran");
+	cr_assert_eq(local_transfer(c, 5, gid, &o), 0, "%s", xact_errmsg(c));
+	hc_assert(&C, o == XACT_COMMITTED, "%s", xact_errmsg(c));
+	cr_assert_eq(balance(1), BALANCE - 1 - 5);
+	xact_disconnect(c);
+}
+
+/*
+ * A request that waited here longer than half the marker retention is not
+ * committed: the tombstone that may have stopped it could be gone by then.
+ */
+Test(onephase, a_request_older_than_half_the_retention_is_not_committed)
+{
+	char *const env[] = {
+	    "XACT_FAILPOINTS=participant.recv_prepare=delay(1500)", NULL};
+	struct bg_submit s = {0};
+
+	start(&(struct hcluster_opts){.n = 1,
+	                              .vote_timeout_ms = 10000,
+	                              .one_phase_retention_ms = 2000,
+	                              .part_env = {env}});
+	bg_start(&s, 6);
+	bg_join(&s);
+	hc_assert(&C, s.rc == 0 && s.o == XACT_ABORTED, "rc %d outcome %d: %s",
+	          s.rc, s.o, s.err);
+	cr_assert(hlog_contains(C.part[0].log, "over half the one-phase"));
+	cr_assert_eq(balance(1), BALANCE);
+}
+
+static bool
+decided(void *arg)
+{
+	xact_conn *c = connect_c();
+	xact_outcome o = XACT_IN_PROGRESS;
+	int rc = xact_status(c, arg, &o);
+
+	xact_disconnect(c);
+	return rc == 0 && o != XACT_IN_PROGRESS;
+}
+
+/*
+ * The only participant is down: the coordinator cannot learn the outcome,
+ * but it does not hold the client (nor one of its request contexts) until
+ * it can. The client is told the outcome is not known yet; once the
+ * participant is back, the status is definite.
+ */
+Test(onephase, an_unreachable_participant_does_not_hold_the_client)
+{
+	char gid[XACT_GID_MAX];
+	int status;
+	xact_conn *c;
+	xact_outcome o;
+
+	start(&(struct hcluster_opts){.n = 1, .vote_timeout_ms = 1000});
+	c = connect_c();
+	cr_assert_eq(local_transfer(c, 1, gid, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(hproc_kill(&C.part[0], SIGKILL), 0);
+	cr_assert_eq(hproc_wait(&C.part[0], 10000, &status), 0);
+	cr_assert_neq(local_transfer(c, 8, gid, &o), 0, "outcome %d", o);
+	cr_assert(strstr(xact_errmsg(c), "not known yet") != NULL,
+	          "the coordinator did not answer: %s", xact_errmsg(c));
+	cr_assert_eq(xact_status(c, gid, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_IN_PROGRESS);
+	cr_assert_eq(hcluster_restart_part(&C, 0), 0);
+	cr_assert(hwait_until(decided, gid, 20000), "never resolved");
+	cr_assert_eq(xact_status(c, gid, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_ABORTED, "it never reached the database");
+	cr_assert_eq(balance(1), BALANCE - 1);
+	xact_disconnect(c);
+}
+
+/*
+ * A branch left prepared under the gid of a transaction that committed in
+ * one phase (a fallback from an earlier life of the participant, say) is
+ * not part of that commit: the sweeper's inquiry must roll it back.
+ */
+Test(onephase, a_prepared_branch_of_a_one_phase_gid_is_rolled_back)
+{
+	char gid[XACT_GID_MAX], sql[256];
+	xact_conn *c;
+	xact_outcome o;
+
+	start(&(struct hcluster_opts){
+	    .n = 1, .sweep_interval_ms = 200, .sweep_safety_ms = 200});
+	c = connect_c();
+	cr_assert_eq(local_transfer(c, 2, gid, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_COMMITTED, "%s", xact_errmsg(c));
+	snprintf(sql, sizeof(sql),
+	         "BEGIN; UPDATE accounts SET balance = balance + 100 WHERE "
+	         "id = 5; PREPARE TRANSACTION '%s'",
+	         gid);
+	cr_assert_eq(hpg_exec(&C.pg[0], sql), 0);
+	cr_assert(hcluster_wait_no_prepared(&C, 20000), "still prepared");
+	hc_assert(&C, balance(5) == BALANCE, "the stray branch committed");
+	xact_disconnect(c);
+}

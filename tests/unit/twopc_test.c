@@ -1344,6 +1344,23 @@ Test(twopc, one_phase_vote_timeout_resolves_instead_of_aborting)
 	cr_assert_str_eq(tp.reason, "bank1: resolved");
 }
 
+/* A resolve that takes long does not hold the waiter: after a vote timeout
+ * it is told the outcome is not known yet, and resolving goes on. */
+Test(twopc, one_phase_resolve_overdue_after_a_vote_timeout)
+{
+	one_phase_start(1);
+	tick(VOTE_TIMEOUT);
+	cr_assert_eq(tp.state, TWOPC_RESOLVING);
+	cr_assert_not(twopc_overdue(&tp, 2 * VOTE_TIMEOUT - 1));
+	cr_assert(twopc_overdue(&tp, 2 * VOTE_TIMEOUT));
+	tick(2 * VOTE_TIMEOUT);
+	cr_assert_eq(tp.state, TWOPC_RESOLVING, "never guessed");
+	cr_assert_eq(count(EV_REPLY), 0);
+	at(2 * VOTE_TIMEOUT + 1);
+	twopc_resolved(&tp, 0, true, NULL, 2 * VOTE_TIMEOUT + 1);
+	cr_assert_not(twopc_overdue(&tp, 3 * VOTE_TIMEOUT));
+}
+
 Test(twopc, one_phase_late_answer_settles_a_resolve)
 {
 	one_phase_start(1);
