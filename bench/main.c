@@ -7,7 +7,7 @@
  *   xact-bench run  --db CONNINFO [--db ...] --url URL
  *                   --participants NAME[,NAME...] [--modes M[,M...]]
  *                   [--n N[,N...]] [--clients C[,C...]] [--seconds S]
- *                   [--rounds R] [--accounts A] [--csv FILE]
+ *                   [--rounds R] [--warmup S] [--accounts A] [--csv FILE]
  *                   [--timeout-ms T]
  *   xact-bench ping --url URL [--count N]
  *
@@ -15,7 +15,10 @@
  * xact-3pc, raw-2pc, raw-nonatomic, local (bench.h). Every combination of
  * N (databases per transaction) and C (concurrent clients) runs each mode
  * for S seconds, R rounds, the order of the modes rotating each round so
- * that drift of the machine hits them alike. Reported per cell: the median
+ * that drift of the machine hits them alike. Before a cell's first round
+ * each mode runs --warmup seconds (default 1) unmeasured: the participants
+ * open their database connections and the caches fill on the
+ * coordinator's time and not the first round's. Reported per cell: the median
  * over the rounds of throughput and of the latency percentiles, the
  * coordinator's CPU time and decision-log fdatasyncs per transaction (its
  * STATS counters before and after), and the ratios to raw-2pc.
@@ -76,7 +79,7 @@ struct opts {
 	int nmodes;
 	int ns[MAX_LIST], nns;
 	int clients[MAX_LIST], nclients;
-	int seconds, rounds;
+	int seconds, rounds, warmup;
 	const char *csv;
 };
 
@@ -198,7 +201,7 @@ read_counters(xact_conn *xc, struct coord_counters *out)
 
 static void
 measure(const struct opts *o, xact_conn *stats, enum bench_mode mode, int n,
-        int nclients, struct sample *s)
+        int nclients, int seconds, struct sample *s)
 {
 	struct worker *w = calloc((size_t)nclients, sizeof(*w));
 	struct coord_counters before = {0}, after = {0};
@@ -226,7 +229,7 @@ measure(const struct opts *o, xact_conn *stats, enum bench_mode mode, int n,
 		read_counters(stats, &before);
 	t0 = now_us();
 	for (int i = 0; i < nclients; i++) {
-		w[i].deadline_us = t0 + (uint64_t)o->seconds * 1000000u;
+		w[i].deadline_us = t0 + (uint64_t)seconds * 1000000u;
 		if (pthread_create(&w[i].thread, NULL, worker_main, &w[i]) != 0)
 			die("cannot start a client thread");
 	}
@@ -509,7 +512,8 @@ usage(FILE *f)
 	    "       xact-bench run --db CONNINFO [--db ...] --url URL\n"
 	    "              --participants NAME[,NAME...] [--modes LIST]\n"
 	    "              [--n LIST] [--clients LIST] [--seconds S]\n"
-	    "              [--rounds R] [--accounts A] [--csv FILE]\n"
+	    "              [--rounds R] [--warmup S] [--accounts A] "
+	    "[--csv FILE]\n"
 	    "              [--timeout-ms T]\n"
 	    "       xact-bench ping --url URL [--count N]\n"
 	    "modes: xact-2pc xact-3pc raw-2pc raw-nonatomic local\n");
@@ -527,6 +531,7 @@ parse_args(int argc, char **argv, bool run, struct opts *o)
 	    {"clients", required_argument, NULL, 'c'},
 	    {"seconds", required_argument, NULL, 's'},
 	    {"rounds", required_argument, NULL, 'r'},
+	    {"warmup", required_argument, NULL, 'W'},
 	    {"accounts", required_argument, NULL, 'a'},
 	    {"csv", required_argument, NULL, 'o'},
 	    {"timeout-ms", required_argument, NULL, 't'},
@@ -538,6 +543,7 @@ parse_args(int argc, char **argv, bool run, struct opts *o)
 
 	*o = (struct opts){.env = {.accounts = 10000, .timeout_ms = 30000},
 	                   .seconds = 5,
+	                   .warmup = 1,
 	                   .rounds = 1};
 	o->ns[o->nns++] = 2;
 	static const int default_clients[] = {1, 8, 32, 64};
@@ -574,6 +580,9 @@ parse_args(int argc, char **argv, bool run, struct opts *o)
 		case 'r':
 			o->rounds =
 			    (int)parse_num("--rounds", optarg, 1, MAX_ROUNDS);
+			break;
+		case 'W':
+			o->warmup = (int)parse_num("--warmup", optarg, 0, 600);
 			break;
 		case 'a':
 			o->env.accounts =
@@ -656,13 +665,21 @@ cmd_run(struct opts *o)
 		for (int b = 0; b < o->nclients; b++) {
 			int n = o->ns[a], nc = o->clients[b];
 
+			for (int i = 0; o->warmup > 0 && i < o->nmodes; i++) {
+				struct sample w;
+
+				measure(o, stats, o->modes[i], n, nc, o->warmup,
+				        &w);
+				rc |= w.errors > 0;
+			}
 			for (int r = 0; r < o->rounds; r++)
 				for (int i = 0; i < o->nmodes; i++) {
 					int mi = (i + r) % o->nmodes;
 					enum bench_mode m = o->modes[mi];
 					struct sample *x = &s[mi][r];
 
-					measure(o, stats, m, n, nc, x);
+					measure(o, stats, m, n, nc, o->seconds,
+					        x);
 					fprintf(
 					    stderr,
 					    "n=%d clients=%d %-13s round %d: "

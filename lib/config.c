@@ -321,7 +321,9 @@ static const struct cfg_key part_keys[] = {
      .max = HOUR(24 * 7),
      .help = "How long the marker of a one-phase commit (table "
              "`xact.one_phase`) is kept: its outcome can be asked for "
-             "this long. Keep it well above any client's retry window."},
+             "this long, and a one-phase request that waited here longer "
+             "than half of it is not committed. Keep it well above any "
+             "client's retry window."},
     {.key = "contexts",
      .type = CFG_UINT,
      PART(contexts),
