@@ -20,6 +20,7 @@
 #include "dlog.h"
 #include "gid.h"
 #include "hmap.h"
+#include "metrics.h"
 #include "peer.h"
 #include "recent.h"
 #include "twopc.h"
@@ -56,7 +57,8 @@ struct coordinator {
 	atomic_bool stopping;
 	struct twopc_timing timing;
 	struct coord_stats stats;
-	atomic_uint resolvers; /* tx_resolve_past() ones in the table */
+	atomic_uint resolvers;   /* tx_resolve_past() ones in the table */
+	struct metrics *metrics; /* /metrics and /healthz, or NULL */
 };
 
 /* The statements a SUBMIT gave one branch, sent with its PREPARE. */
@@ -117,6 +119,9 @@ void tx_free(struct tx *tx);
 
 /* stats.c: answers a STATS request */
 void coord_handle_stats(struct cctx *cc, struct coordinator *co);
+/* The same counters for /metrics, and /healthz (metrics.h). */
+void coord_render_metrics(void *co, struct metrics_text *t);
+const char *coord_health(void *co);
 
 /* server.c */
 void cctx_reply(struct cctx *cc, const struct wire_buf *b);

@@ -642,6 +642,10 @@ coordinator_start(const struct coord_config *cfg, struct coordinator **out,
 		goto fail;
 	}
 	co->ticker_ran = true;
+	if (cfg->metrics_listen != NULL &&
+	    metrics_start(cfg->metrics_listen, coord_render_metrics,
+	                  coord_health, co, &co->metrics, err, errlen) != 0)
+		goto fail;
 	xlog_info("node %s incarnation %llu listening on %s with %zu "
 	          "participants",
 	          cfg->node, (unsigned long long)co->incarnation, cfg->listen,
@@ -698,6 +702,7 @@ coordinator_stop(struct coordinator *co)
 	struct coord_stats *s = &co->stats;
 
 	atomic_store(&co->stopping, true);
+	metrics_stop(co->metrics); /* its handlers read what is freed below */
 	ticker_stop(co);
 	if (co->rep_open)
 		nng_close(co->rep); /* no new requests */

@@ -6,10 +6,12 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/resource.h>
 
 #include "internal.h"
 #include "log.h"
+#include "metrics.h"
 
 struct stat_row {
 	const char *name;
@@ -76,4 +78,70 @@ coord_handle_stats(struct cctx *cc, struct coordinator *co)
 	}
 	cctx_reply(cc, &b);
 	wire_buf_free(&b);
+}
+
+/* A STATS row as a Prometheus metric. */
+struct metric_def {
+	const char *stat, *name, *type, *help;
+};
+
+static const struct metric_def metric_defs[] = {
+    {"begun", "xact_transactions_begun_total", "counter",
+     "Transactions begun (a leased gid counts once used)."},
+    {"committed", "xact_transactions_committed_total", "counter",
+     "Transactions committed."},
+    {"aborted", "xact_transactions_aborted_total", "counter",
+     "Transactions aborted."},
+    {"one_phase", "xact_one_phase_commits_total", "counter",
+     "Single-participant transactions committed in one phase."},
+    {"bad_requests", "xact_bad_requests_total", "counter",
+     "Requests dropped as malformed or misdirected."},
+    {"in_flight", "xact_transactions_in_flight", "gauge",
+     "Transactions begun and not yet forgotten."},
+    {"leased", "xact_transactions_leased", "gauge",
+     "Gids leased to clients and not used yet."},
+    {"open_commits", "xact_decision_log_open_commits", "gauge",
+     "COMMIT records whose participants have not all acked."},
+    {"log_records", "xact_decision_log_records_total", "counter",
+     "Records appended to the decision log."},
+    {"log_batches", "xact_decision_log_batches_total", "counter",
+     "Group-commit batches written to the decision log."},
+    {"log_syncs", "xact_decision_log_fsyncs_total", "counter",
+     "fdatasync calls on the decision log."},
+    {"log_bytes", "xact_decision_log_bytes_total", "counter",
+     "Bytes appended to the decision log."},
+    {"cpu_user_us", "xact_cpu_user_microseconds_total", "counter",
+     "User CPU time of the coordinator process."},
+    {"cpu_system_us", "xact_cpu_system_microseconds_total", "counter",
+     "System CPU time of the coordinator process."},
+    {"incarnation", "xact_coordinator_incarnation", "gauge",
+     "Restarts of this coordinator recorded in its decision log."},
+};
+
+void
+coord_render_metrics(void *arg, struct metrics_text *t)
+{
+	struct coordinator *co = arg;
+	struct stat_row rows[16];
+	size_t n = collect(co, rows);
+
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0;
+		     j < sizeof(metric_defs) / sizeof(*metric_defs); j++)
+			if (strcmp(rows[i].name, metric_defs[j].stat) == 0)
+				metrics_put(t, metric_defs[j].name,
+				            metric_defs[j].type,
+				            metric_defs[j].help, rows[i].value);
+	metrics_put(t, "xact_past_outcomes_resolving", "gauge",
+	            "Past transactions whose outcome is being asked of the "
+	            "participants.",
+	            atomic_load(&co->resolvers));
+}
+
+const char *
+coord_health(void *arg)
+{
+	struct coordinator *co = arg;
+
+	return atomic_load(&co->stopping) ? "stopping" : NULL;
 }

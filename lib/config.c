@@ -65,6 +65,7 @@
 enum cfg_type {
 	CFG_STRING,    /* non-empty text; min/max bound its length in bytes */
 	CFG_URL,       /* NNG URL with a scheme we accept */
+	CFG_HTTP_URL,  /* http://HOST:PORT, for NNG's HTTP server */
 	CFG_NAME,      /* node id or participant name, as in gid.h */
 	CFG_DURATION,  /* uint32_t milliseconds; min/max in ms */
 	CFG_UINT,      /* uint32_t or uint64_t, chosen by the field's size */
@@ -201,6 +202,13 @@ static const struct cfg_key coord_keys[] = {
      .help = "A 2PC transaction with one participant commits in one phase: "
              "no PREPARE, no decision-log write; the participant keeps a "
              "marker row so that a lost answer can still be resolved."},
+    {.key = "metrics.listen",
+     .type = CFG_HTTP_URL,
+     COORD(metrics_listen),
+     .max = CFG_URL_MAX,
+     .help = "Where GET /metrics (Prometheus text format) and GET /healthz "
+             "of this coordinator are served, e.g. http://127.0.0.1:9100. "
+             "Absent: not served."},
     {.key = "contexts",
      .type = CFG_UINT,
      COORD(contexts),
@@ -324,6 +332,13 @@ static const struct cfg_key part_keys[] = {
              "this long, and a one-phase request that waited here longer "
              "than half of it is not committed. Keep it well above any "
              "client's retry window."},
+    {.key = "metrics.listen",
+     .type = CFG_HTTP_URL,
+     PART(metrics_listen),
+     .max = CFG_URL_MAX,
+     .help = "Where GET /metrics (Prometheus text format) and GET /healthz "
+             "of this participant are served, e.g. http://127.0.0.1:9100. "
+             "Absent: not served."},
     {.key = "contexts",
      .type = CFG_UINT,
      PART(contexts),
@@ -740,6 +755,7 @@ type_desc(enum cfg_type t)
 	case CFG_STRING:
 		return "a string";
 	case CFG_URL:
+	case CFG_HTTP_URL:
 		return "a URL";
 	case CFG_NAME:
 		return "a name";
@@ -886,6 +902,28 @@ url_problem(const char *url)
 	return NULL;
 }
 
+/* NULL if url is http://HOST:PORT, else why not. */
+static const char *
+http_url_problem(const char *url)
+{
+	const char *rest = url + strlen("http://"), *colon;
+	uint64_t port;
+
+	if (strncmp(url, "http://", strlen("http://")) != 0)
+		return "is not an HTTP address (http://HOST:PORT)";
+	for (const char *c = url; *c != '\0'; c++)
+		if ((unsigned char)*c <= ' ' || *c == 0x7f ||
+		    (*c == '/' && c >= rest))
+			return "is not http://HOST:PORT (no path, no spaces)";
+	colon = strrchr(rest, ':');
+	if (colon == NULL || colon == rest ||
+	    (rest[0] == '[' && strchr(colon, ']') != NULL))
+		return "has no host or no port (e.g. http://127.0.0.1:9100)";
+	if (parse_u64(colon + 1, strlen(colon + 1), &port) != 0 || port > 65535)
+		return "has a port that is not a number from 0 to 65535";
+	return NULL;
+}
+
 static int
 store_string(struct loader *ld, const struct ynode *v, char **dst)
 {
@@ -951,7 +989,9 @@ parse_scalar(struct loader *ld, const struct cfg_key *k, const struct ynode *v,
 			            "is longer than %" PRIu64 " bytes", k->max);
 		return store_string(ld, v, field);
 	case CFG_URL:
-		why = url_problem(v->str);
+	case CFG_HTTP_URL:
+		why = k->type == CFG_URL ? url_problem(v->str)
+		                         : http_url_problem(v->str);
 		if (why != NULL)
 			return fail(ld, v, path, "%s %s", quote(q, v), why);
 		if (v->len > k->max)
@@ -1359,6 +1399,7 @@ set_defaults(struct loader *ld)
 			break;
 		case CFG_STRING:
 		case CFG_URL:
+		case CFG_HTTP_URL:
 		case CFG_NAME:
 		case CFG_ENDPOINTS:
 			break;
@@ -1469,6 +1510,7 @@ cfg_free_coord(struct coord_config *c)
 	free(c->node);
 	free(c->listen);
 	free(c->log_dir);
+	free(c->metrics_listen);
 	free_endpoints(c->participants, c->nparticipants);
 	memset(c, 0, sizeof(*c));
 }
@@ -1482,6 +1524,7 @@ cfg_free_part(struct part_config *c)
 	free(c->listen);
 	free(c->database);
 	free(c->log_dir);
+	free(c->metrics_listen);
 	free_endpoints(c->coordinators, c->ncoordinators);
 	memset(c, 0, sizeof(*c));
 }
@@ -1530,6 +1573,7 @@ dump_table(FILE *f, const struct cfg_key *keys, size_t nkeys)
 			         k->max);
 			break;
 		case CFG_URL:
+		case CFG_HTTP_URL:
 			snprintf(type, sizeof(type), "url");
 			snprintf(bounds, sizeof(bounds),
 			         "at most %" PRIu64 " bytes", k->max);

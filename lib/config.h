@@ -54,6 +54,7 @@ struct coord_config {
 	uint32_t contexts;         /* contexts, default 256 */
 	uint64_t compact_bytes;    /* log_compact_bytes, default 64 MiB */
 	enum xlog_level log_level; /* log_level, default info */
+	char *metrics_listen;      /* metrics.listen: http URL, optional */
 };
 
 struct part_config {
@@ -72,6 +73,7 @@ struct part_config {
 	uint32_t one_phase_retention_ms; /* one_phase.retention, 1h */
 	uint32_t contexts;               /* contexts, default 256 */
 	enum xlog_level log_level;       /* log_level, default info */
+	char *metrics_listen;            /* metrics.listen: optional */
 };
 
 /* Load and validate. Returns 0, or -1 with "file:line:col: key: why". */

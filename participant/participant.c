@@ -26,6 +26,7 @@
 #include "failpoint.h"
 #include "gid.h"
 #include "log.h"
+#include "metrics.h"
 #include "net.h"
 #include "pg.h"
 #include "sweeper.h"
@@ -74,7 +75,9 @@ struct participant {
 	struct queue work;
 	struct queue resolve;
 	atomic_uint_fast64_t bad_requests;
-	atomic_size_t work_inflight; /* EXEC/PREPARE queued or running */
+	atomic_size_t work_inflight;  /* EXEC/PREPARE queued or running */
+	atomic_uint_fast64_t refused; /* turned away: too much work queued */
+	struct metrics *metrics;      /* /metrics and /healthz, or NULL */
 };
 
 static void
@@ -279,6 +282,7 @@ refuse_overload(struct pctx *pc)
 		wire_put_str(&b, WIRE_T_TEXT, "participant overloaded");
 	} else
 		net_error_buf(&b, WIRE_E_UNAVAILABLE, "participant overloaded");
+	atomic_fetch_add(&pc->p->refused, 1);
 	xlog_warn("gid=%s refused: too much work queued",
 	          pc->m.gid != NULL ? pc->m.gid : "-");
 	wire_msg_free(&pc->m);
@@ -415,6 +419,32 @@ open_contexts(struct participant *p, char *err, size_t errlen)
 	return 0;
 }
 
+static void
+render_metrics(void *arg, struct metrics_text *t)
+{
+	struct participant *p = arg;
+
+	metrics_put(t, "xact_participant_bad_requests_total", "counter",
+	            "Requests dropped as malformed or misdirected.",
+	            atomic_load(&p->bad_requests));
+	metrics_put(t, "xact_participant_refused_total", "counter",
+	            "Requests turned away because too much work was queued.",
+	            atomic_load(&p->refused));
+	metrics_put(t, "xact_participant_work_in_flight", "gauge",
+	            "Statements and PREPAREs queued or running.",
+	            atomic_load(&p->work_inflight));
+	metrics_put(t, "xact_participant_pool_size", "gauge",
+	            "Database connections for branches (pool_size).",
+	            p->cfg->pool_size);
+}
+
+static const char *
+health(void *arg)
+{
+	(void)arg;
+	return NULL; /* serving: it stops the server before it stops */
+}
+
 int
 participant_start(const struct part_config *cfg, struct participant **out,
                   char *err, size_t errlen)
@@ -464,6 +494,10 @@ participant_start(const struct part_config *cfg, struct participant **out,
 	if (sweeper_start(cfg, p->branches, p->resolve_pool, &p->sweeper, err,
 	                  errlen) != 0)
 		goto fail;
+	if (cfg->metrics_listen != NULL &&
+	    metrics_start(cfg->metrics_listen, render_metrics, health, p,
+	                  &p->metrics, err, errlen) != 0)
+		goto fail;
 	xlog_info("%s listening on %s (pool %u + %zu)", cfg->name, cfg->listen,
 	          cfg->pool_size, nresolve);
 	*out = p;
@@ -476,6 +510,7 @@ fail:
 void
 participant_stop(struct participant *p)
 {
+	metrics_stop(p->metrics);
 	if (p->rep_open)
 		nng_close(p->rep); /* no new requests */
 	/* Workers may wait on locks for a whole statement timeout; open

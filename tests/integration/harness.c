@@ -1336,6 +1336,9 @@ write_coord_conf(struct hcluster *c)
 		fprintf(f, "three_phase:\n  mode: %s\n", o->three_phase_mode);
 	if (o->one_phase != NULL)
 		fprintf(f, "one_phase: %s\n", o->one_phase);
+	if (o->metrics)
+		fprintf(f, "metrics:\n  listen: \"http://127.0.0.1:%d\"\n",
+		        c->coord_metrics_port);
 	return close_file(f, c->coord_conf);
 }
 
@@ -1370,6 +1373,9 @@ write_part_conf(struct hcluster *c, int i)
 	if (o->one_phase_retention_ms != 0)
 		fprintf(f, "one_phase:\n  retention: %ums\n",
 		        o->one_phase_retention_ms);
+	if (o->metrics)
+		fprintf(f, "metrics:\n  listen: \"http://127.0.0.1:%d\"\n",
+		        c->part_metrics_port[i]);
 	return close_file(f, c->part_conf[i]);
 }
 
@@ -1377,12 +1383,17 @@ write_part_conf(struct hcluster *c, int i)
 static int
 pick_ports(struct hcluster *c)
 {
-	int *all[HCLUSTER_MAX + 1];
+	int *all[2 * HCLUSTER_MAX + 2];
 	int n = 0;
 
 	all[n++] = &c->coord_port;
 	for (int i = 0; i < c->n; i++)
 		all[n++] = &c->part_port[i];
+	if (c->opts.metrics) {
+		all[n++] = &c->coord_metrics_port;
+		for (int i = 0; i < c->n; i++)
+			all[n++] = &c->part_metrics_port[i];
+	}
 	for (int i = 0; i < n; i++) {
 		bool dup;
 
@@ -1747,4 +1758,59 @@ hstat(xact_conn *c, const char *name)
 			v = strtoll(xact_result_value(r, i, 1), NULL, 10);
 	xact_result_free(r);
 	return v;
+}
+
+/* ---- HTTP (metrics) ---- */
+
+int
+hhttp_get(int port, const char *path, char *body, size_t len)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons((uint16_t)port)};
+	char req[256], *resp, *start;
+	size_t got = 0, cap = 65536;
+	int fd, status = -1;
+	ssize_t r;
+
+	body[0] = '\0';
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		return -1;
+	snprintf(req, sizeof(req),
+	         "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: "
+	         "close\r\n\r\n",
+	         path);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+	    write(fd, req, strlen(req)) != (ssize_t)strlen(req) ||
+	    (resp = malloc(cap)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while (got < cap - 1 && (r = read(fd, resp + got, cap - 1 - got)) > 0)
+		got += (size_t)r;
+	close(fd);
+	resp[got] = '\0';
+	if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1)
+		status = -1;
+	if ((start = strstr(resp, "\r\n\r\n")) != NULL) {
+		start += 4;
+		snprintf(body, len, "%s", start);
+	}
+	free(resp);
+	return status;
+}
+
+int64_t
+hmetric(const char *body, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *l = body; l != NULL && *l != '\0';) {
+		if (strncmp(l, name, n) == 0 && l[n] == ' ')
+			return strtoll(l + n + 1, NULL, 10);
+		l = strchr(l, '\n');
+		if (l != NULL)
+			l++;
+	}
+	return -1;
 }

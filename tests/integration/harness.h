@@ -170,6 +170,7 @@ struct hcluster_opts {
 	char *const *part_env[HCLUSTER_MAX]; /* per participant, may be NULL */
 	/* both */
 	const char *log_level; /* NULL: "info" */
+	bool metrics;          /* serve /metrics (coord_metrics_port...) */
 	/*
 	 * 1..n: participant bankN and its database run in a network
 	 * namespace of their own (hnet), for hcluster_cut(); 0: none.
@@ -190,6 +191,8 @@ struct hcluster {
 	char part_conf[HCLUSTER_MAX][HPATH_MAX];
 	struct hproc coord; /* node c1 */
 	int coord_port;
+	int coord_metrics_port;              /* with opts.metrics */
+	int part_metrics_port[HCLUSTER_MAX]; /* likewise */
 	char coord_conf[HPATH_MAX];
 	char url[64]; /* tcp://<address>:<coord_port> */
 	/*
@@ -241,6 +244,14 @@ void hcluster_dump_logs(struct hcluster *c);
 			cr_assert(cond, __VA_ARGS__);                          \
 		}                                                              \
 	} while (0)
+
+/*
+ * GET http://127.0.0.1:port/path: the status code (or -1 when no answer)
+ * and the body, NUL-terminated, cut to len - 1 bytes.
+ */
+int hhttp_get(int port, const char *path, char *body, size_t len);
+/* The value of one sample in a Prometheus text body, or -1. */
+int64_t hmetric(const char *body, const char *name);
 
 /* One counter of the coordinator's STATS answer (xact_stats), or -1. */
 int64_t hstat(xact_conn *c, const char *name);

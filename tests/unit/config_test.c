@@ -509,6 +509,16 @@ Test(config, url_port)
 	          "has a port that is not a number");
 }
 
+Test(config, metrics_url)
+{
+	coord_err("metrics-bad-url.yaml",
+	          "metrics-bad-url.yaml:8:11: metrics.listen: "
+	          "\"tcp://127.0.0.1:9100\" is not an HTTP address");
+	part_err("metrics-no-port.yaml",
+	         "metrics-no-port.yaml:8:11: metrics.listen: "
+	         "\"http://127.0.0.1/metrics\" is not http://HOST:PORT");
+}
+
 /* ---- endpoint lists --------------------------------------------------- */
 
 Test(config, empty_participants)

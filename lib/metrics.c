@@ -1,0 +1,189 @@
+/*
+ * /metrics and /healthz over NNG's HTTP server (metrics.h).
+ */
+#include "metrics.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/http/http.h>
+
+#include "log.h"
+
+/* Room for the exposition: each daemon writes a few dozen samples. */
+#define TEXT_CAP 16384
+
+struct metrics {
+	nng_http_server *srv;
+	metrics_render_fn render;
+	metrics_health_fn health;
+	void *arg;
+};
+
+static void
+put(struct metrics_text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (t->full)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= t->cap - t->len)
+		t->full = true;
+	else
+		t->len += (size_t)n;
+}
+
+void
+metrics_put(struct metrics_text *t, const char *name, const char *type,
+            const char *help, uint64_t value)
+{
+	put(t, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name,
+	    type, name, value);
+}
+
+/* Answer with status and a text body; on failure, NNG answers 500. */
+static void
+respond(nng_aio *aio, uint16_t status, const char *type, const char *body,
+        size_t len)
+{
+	nng_http_res *res;
+	int rv;
+
+	if ((rv = nng_http_res_alloc(&res)) != 0) {
+		nng_aio_finish(aio, rv);
+		return;
+	}
+	if ((rv = nng_http_res_set_status(res, status)) != 0 ||
+	    (rv = nng_http_res_set_header(res, "Content-Type", type)) != 0 ||
+	    (rv = nng_http_res_copy_data(res, body, len)) != 0) {
+		nng_http_res_free(res);
+		nng_aio_finish(aio, rv);
+		return;
+	}
+	nng_aio_set_output(aio, 0, res);
+	nng_aio_finish(aio, 0);
+}
+
+static struct metrics *
+handler_metrics(nng_aio *aio)
+{
+	return nng_http_handler_get_data(nng_aio_get_input(aio, 1));
+}
+
+static void
+on_metrics(nng_aio *aio)
+{
+	struct metrics *m = handler_metrics(aio);
+	struct metrics_text t = {.cap = TEXT_CAP};
+
+	if ((t.buf = malloc(t.cap)) == NULL) {
+		nng_aio_finish(aio, NNG_ENOMEM);
+		return;
+	}
+	m->render(m->arg, &t);
+	if (t.full) {
+		static const char msg[] = "metrics exceed their buffer\n";
+
+		respond(aio, NNG_HTTP_STATUS_INTERNAL_SERVER_ERROR,
+		        "text/plain", msg, sizeof(msg) - 1);
+	} else {
+		respond(aio, NNG_HTTP_STATUS_OK,
+		        "text/plain; version=0.0.4; charset=utf-8", t.buf,
+		        t.len);
+	}
+	free(t.buf);
+}
+
+static void
+on_healthz(nng_aio *aio)
+{
+	struct metrics *m = handler_metrics(aio);
+	const char *why = m->health(m->arg);
+	char body[256];
+	int n;
+
+	n = snprintf(body, sizeof(body), "%s\n", why == NULL ? "ok" : why);
+	if (n < 0 || (size_t)n >= sizeof(body))
+		n = (int)sizeof(body) - 1;
+	respond(aio,
+	        why == NULL ? NNG_HTTP_STATUS_OK
+	                    : NNG_HTTP_STATUS_SERVICE_UNAVAILABLE,
+	        "text/plain; charset=utf-8", body, (size_t)n);
+}
+
+static int
+add(struct metrics *m, const char *path, void (*fn)(nng_aio *))
+{
+	nng_http_handler *h;
+	int rv;
+
+	if ((rv = nng_http_handler_alloc(&h, path, fn)) != 0)
+		return rv;
+	if ((rv = nng_http_handler_set_method(h, "GET")) != 0 ||
+	    (rv = nng_http_handler_set_data(h, m, NULL)) != 0 ||
+	    (rv = nng_http_server_add_handler(m->srv, h)) != 0) {
+		nng_http_handler_free(h);
+		return rv;
+	}
+	return 0;
+}
+
+int
+metrics_start(const char *url, metrics_render_fn render,
+              metrics_health_fn health, void *arg, struct metrics **out,
+              char *err, size_t errlen)
+{
+	struct metrics *m = calloc(1, sizeof(*m));
+	nng_url *u = NULL;
+	int rv;
+
+	*out = NULL;
+	if (m == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	m->render = render;
+	m->health = health;
+	m->arg = arg;
+	if ((rv = nng_url_parse(&u, url)) != 0 ||
+	    strcmp(u->u_scheme, "http") != 0) {
+		snprintf(err, errlen,
+		         "metrics.listen \"%s\": want http://HOST:PORT", url);
+		nng_url_free(u);
+		free(m);
+		return -1;
+	}
+	rv = nng_http_server_hold(&m->srv, u);
+	nng_url_free(u);
+	if (rv == 0 && (rv = add(m, "/metrics", on_metrics)) == 0 &&
+	    (rv = add(m, "/healthz", on_healthz)) == 0 &&
+	    (rv = nng_http_server_start(m->srv)) == 0) {
+		xlog_info("serving /metrics and /healthz on %s", url);
+		*out = m;
+		return 0;
+	}
+	snprintf(err, errlen, "cannot serve metrics on %s: %s", url,
+	         nng_strerror(rv));
+	if (m->srv != NULL)
+		nng_http_server_release(m->srv);
+	free(m);
+	return -1;
+}
+
+void
+metrics_stop(struct metrics *m)
+{
+	if (m == NULL)
+		return;
+	nng_http_server_stop(m->srv);
+	nng_http_server_release(m->srv);
+	free(m);
+}

@@ -1,0 +1,91 @@
+/*
+ * GET /metrics and /healthz on both daemons (lib/metrics.h): what
+ * Prometheus scrapes moves with the work done.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "harness.h"
+#include "xact.h"
+
+static struct hcluster C;
+
+static void
+finish(void)
+{
+	cr_assert(hcluster_finish(&C), "prepared transactions left behind");
+}
+
+TestSuite(metrics, .fini = finish, .timeout = 60);
+
+static char body[65536];
+
+static int64_t
+coord_metric(const char *name)
+{
+	cr_assert_eq(
+	    hhttp_get(C.coord_metrics_port, "/metrics", body, sizeof(body)),
+	    200, "GET /metrics");
+	return hmetric(body, name);
+}
+
+Test(metrics, coordinator_and_participants_serve_metrics_and_health)
+{
+	const char *debit = "UPDATE accounts SET balance = balance - 5 "
+	                    "WHERE id = 1";
+	const char *credit = "UPDATE accounts SET balance = balance + 5 "
+	                     "WHERE id = 1";
+	struct xact_branch b[] = {{"bank1", &debit, 1}, {"bank2", &credit, 1}};
+	char gid[XACT_GID_MAX];
+	int64_t syncs;
+	xact_conn *c;
+	xact_outcome o;
+
+	cr_assert_eq(
+	    hcluster_start(&C, &(struct hcluster_opts){.n = 2,
+	                                               .accounts = 4,
+	                                               .balance = 100,
+	                                               .metrics = true}),
+	    0, "cluster did not start");
+	cr_assert_eq(coord_metric("xact_transactions_committed_total"), 0, "%s",
+	             body);
+	cr_assert(strstr(body, "# TYPE xact_transactions_committed_total "
+	                       "counter\n") != NULL,
+	          "%s", body);
+	cr_assert(strstr(body, "# TYPE xact_transactions_in_flight gauge\n") !=
+	              NULL,
+	          "%s", body);
+	syncs = hmetric(body, "xact_decision_log_fsyncs_total");
+	cr_assert_geq(syncs, 0, "%s", body);
+
+	cr_assert_eq(xact_connect(hcluster_url(&C), 20000, &c), 0);
+	cr_assert_eq(xact_submit(c, b, 2, gid, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_COMMITTED, "%s", xact_errmsg(c));
+	xact_disconnect(c);
+	cr_assert_eq(coord_metric("xact_transactions_committed_total"), 1, "%s",
+	             body);
+	cr_assert_gt(hmetric(body, "xact_decision_log_fsyncs_total"), syncs,
+	             "a two-participant commit is logged: %s", body);
+
+	cr_assert_eq(
+	    hhttp_get(C.coord_metrics_port, "/healthz", body, sizeof(body)),
+	    200);
+	cr_assert_str_eq(body, "ok\n");
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(hhttp_get(C.part_metrics_port[i], "/metrics", body,
+		                       sizeof(body)),
+		             200);
+		cr_assert_eq(
+		    hmetric(body, "xact_participant_bad_requests_total"), 0,
+		    "%s", body);
+		cr_assert_gt(hmetric(body, "xact_participant_pool_size"), 0,
+		             "%s", body);
+		cr_assert_eq(hhttp_get(C.part_metrics_port[i], "/healthz", body,
+		                       sizeof(body)),
+		             200);
+	}
+	cr_assert_eq(
+	    hhttp_get(C.coord_metrics_port, "/nothing", body, sizeof(body)),
+	    404);
+}
