@@ -5,12 +5,17 @@
  *           -p NAME "SQL" [-p NAME "SQL"]...
  *   xactctl [-u URL | -c coordinator.yaml] status GID
  *   xactctl [-u URL | -c coordinator.yaml] stats
+ *   xactctl [-u URL | -c coordinator.yaml] list [--json]
  *
  * Exit: 0 committed, 1 aborted (reason on stderr), 2 error (outcome of an
  * exec unknown: ask with status), 3 status: in progress.
  * stats prints one "name value" line per counter of the coordinator.
+ * list prints the coordinator's transactions in flight and, with -c, the
+ * branches prepared at each participant of the config, with their ages;
+ * exit 2 when one of them did not answer.
  */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +38,7 @@ usage(FILE *f)
 	        "[--protocol 2pc|3pc] -p NAME SQL [-p NAME SQL]...\n"
 	        "       xactctl [-u URL | -c FILE] [-t MS] status GID\n"
 	        "       xactctl [-u URL | -c FILE] [-t MS] stats\n"
+	        "       xactctl [-u URL | -c FILE] [-t MS] list [--json]\n"
 	        "  -u URL   coordinator URL (default $XACT_URL or "
 	        "tcp://127.0.0.1:7600)\n"
 	        "  -c FILE  take the URL from the coordinator's config file\n"
@@ -184,6 +190,137 @@ cmd_stats(xact_conn *c, int argc)
 	return 0;
 }
 
+/* s as a JSON string. */
+static void
+json_str(const char *s)
+{
+	putchar('"');
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+/* One table of a LIST answer; columns as xact_list() says. */
+static void
+print_rows(const xact_result *r, bool json, bool coordinator)
+{
+	for (size_t i = 0; i < xact_result_nrows(r); i++) {
+		const char *gid = xact_result_value(r, i, 0);
+		const char *age = xact_result_value(r, i, coordinator ? 2 : 1);
+
+		if (json) {
+			printf("%s{\"gid\": ", i > 0 ? ", " : "");
+			json_str(gid);
+			if (coordinator) {
+				printf(", \"state\": ");
+				json_str(xact_result_value(r, i, 1));
+				printf(", \"participants\": ");
+				json_str(xact_result_value(r, i, 3));
+			}
+			printf(", \"age_ms\": %s}", age);
+			continue;
+		}
+		printf("  %-24s ", gid);
+		if (coordinator)
+			printf("%-13s ", xact_result_value(r, i, 1));
+		printf("%8.1fs", strtod(age, NULL) / 1000);
+		if (coordinator)
+			printf("  %s", xact_result_value(r, i, 3));
+		putchar('\n');
+	}
+}
+
+static int
+list_participant(const struct cfg_endpoint *e, unsigned timeout, bool json,
+                 bool first)
+{
+	xact_conn *pc = NULL;
+	xact_result *r = NULL;
+	int rc = 0;
+
+	if (xact_connect(e->url, timeout, &pc) != 0 || xact_list(pc, &r) != 0)
+		rc = -1;
+	if (json) {
+		printf("%s{\"name\": ", first ? "" : ", ");
+		json_str(e->name);
+		printf(", \"url\": ");
+		json_str(e->url);
+		if (rc != 0) {
+			printf(", \"error\": ");
+			json_str(pc != NULL ? xact_errmsg(pc)
+			                    : "out of memory");
+		} else {
+			printf(", \"prepared\": [");
+			print_rows(r, true, false);
+			printf("]");
+		}
+		printf("}");
+	} else if (rc != 0) {
+		printf("participant %s (%s): no answer: %s\n", e->name, e->url,
+		       pc != NULL ? xact_errmsg(pc) : "out of memory");
+	} else {
+		printf("participant %s (%s): %zu prepared\n", e->name, e->url,
+		       xact_result_nrows(r));
+		if (xact_result_nrows(r) > 0)
+			printf("  %-24s %9s\n", "GID", "AGE");
+		print_rows(r, false, false);
+	}
+	xact_result_free(r);
+	xact_disconnect(pc);
+	return rc;
+}
+
+static int
+cmd_list(xact_conn *c, const char *url, const struct coord_config *cfg,
+         unsigned timeout, int argc, char **argv)
+{
+	bool json = argc == 1 && strcmp(argv[0], "--json") == 0;
+	xact_result *r;
+	int rc = 0;
+
+	if (argc > 1 || (argc == 1 && !json)) {
+		fprintf(stderr, "xactctl: list takes only --json\n");
+		return EXIT_ERROR;
+	}
+	if (xact_list(c, &r) != 0) {
+		fprintf(stderr, "xactctl: %s\n", xact_errmsg(c));
+		return EXIT_ERROR;
+	}
+	if (json) {
+		printf("{\"coordinator\": {\"url\": ");
+		json_str(url);
+		printf(", \"transactions\": [");
+		print_rows(r, true, true);
+		printf("]}, \"participants\": [");
+	} else {
+		printf("coordinator %s: %zu in flight\n", url,
+		       xact_result_nrows(r));
+		if (xact_result_nrows(r) > 0)
+			printf("  %-24s %-13s %9s  %s\n", "GID", "STATE", "AGE",
+			       "PARTICIPANTS");
+		print_rows(r, false, true);
+	}
+	xact_result_free(r);
+	for (size_t i = 0; i < cfg->nparticipants; i++)
+		if (list_participant(&cfg->participants[i], timeout, json,
+		                     i == 0) != 0)
+			rc = EXIT_ERROR;
+	if (json)
+		printf("]}\n");
+	else if (cfg->nparticipants == 0)
+		printf("(give -c coordinator.yaml to list the participants' "
+		       "prepared branches too)\n");
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -240,6 +377,9 @@ main(int argc, char **argv)
 		rc = cmd_status(c, argc - optind - 1, argv + optind + 1);
 	else if (strcmp(argv[optind], "stats") == 0)
 		rc = cmd_stats(c, argc - optind - 1);
+	else if (strcmp(argv[optind], "list") == 0)
+		rc = cmd_list(c, url, &cfg, timeout, argc - optind - 1,
+		              argv + optind + 1);
 	else {
 		fprintf(stderr, "xactctl: unknown command \"%s\"\n",
 		        argv[optind]);

@@ -80,6 +80,7 @@ struct tx {
 	uint64_t *peer_stmts;          /* statements sent to each peer */
 	size_t last_peer;              /* where statement next_stmt went */
 	uint64_t last_active_ms;
+	uint64_t begun_ms;    /* when begun (a leased one: first used) */
 	uint64_t done_ms;     /* when the ticker first saw it done */
 	unsigned outstanding; /* peer calls and log writes in flight */
 	bool resolver;        /* asks for a past outcome: not a new tx */
@@ -116,6 +117,9 @@ enum wire_outcome coord_outcome(struct coordinator *co, const char *gid,
 /* Ask every participant what became of gid; cc gets the outcome. */
 void tx_resolve_past(struct coordinator *co, const char *gid, struct cctx *cc);
 void tx_free(struct tx *tx);
+
+/* An admin LIST: the transactions in the table (xact_list()). */
+void coord_handle_list(struct cctx *cc, struct coordinator *co);
 
 /* stats.c: answers a STATS request */
 void coord_handle_stats(struct cctx *cc, struct coordinator *co);

@@ -492,6 +492,9 @@ dispatch(struct cctx *cc, nng_msg *msg)
 		case WIRE_STATS:
 			coord_handle_stats(cc, cc->co);
 			break;
+		case WIRE_LIST:
+			coord_handle_list(cc, cc->co);
+			break;
 		case WIRE_BR_EXEC:
 		case WIRE_BR_PREPARE:
 		case WIRE_BR_COMMIT:

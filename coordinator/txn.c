@@ -51,6 +51,7 @@ tx_alloc(struct coordinator *co)
 	pthread_mutex_init(&tx->mu, NULL);
 	twopc_init(&tx->sm, tx->branches, 0, &tx_io, tx, &co->timing);
 	tx->last_active_ms = clock_now_ms();
+	tx->begun_ms = tx->last_active_ms;
 	return tx;
 }
 
@@ -134,6 +135,7 @@ tx_use_lease(struct tx *tx)
 {
 	if (tx->leased) {
 		tx->leased = false;
+		tx->begun_ms = clock_now_ms();
 		atomic_fetch_sub(&tx->co->stats.leased, 1);
 		atomic_fetch_add(&tx->co->stats.begun, 1);
 	}
@@ -874,4 +876,78 @@ ticker_stop(struct coordinator *co)
 	if (co->ticker_started)
 		pthread_join(co->ticker, NULL);
 	co->ticker_started = false;
+}
+
+/* ---- admin: LIST ---- */
+
+static const char *
+vote_name(enum twopc_vote v)
+{
+	switch (v) {
+	case TWOPC_VOTE_NONE:
+		return "?";
+	case TWOPC_VOTE_YES:
+		return "yes";
+	case TWOPC_VOTE_NO:
+		return "no";
+	case TWOPC_VOTE_READONLY:
+		return "readonly";
+	case TWOPC_VOTE_COMMITTED:
+		return "committed";
+	}
+	return "?";
+}
+
+struct list_walk {
+	struct wire_buf *b;
+	uint64_t now;
+};
+
+static int
+list_one(struct hmap_node *n, void *arg)
+{
+	struct tx *tx = container_of(n, struct tx, node);
+	struct list_walk *w = arg;
+	char age[24], parts[512];
+	size_t len = 0;
+
+	pthread_mutex_lock(&tx->mu);
+	if (tx->leased) { /* a gid handed out, nothing begun */
+		pthread_mutex_unlock(&tx->mu);
+		return 0;
+	}
+	parts[0] = '\0';
+	for (size_t i = 0; i < tx->sm.nbranches && len < sizeof(parts); i++) {
+		int k = snprintf(parts + len, sizeof(parts) - len, "%s%s=%s",
+		                 i > 0 ? " " : "", branch_name(tx, i),
+		                 vote_name(tx->sm.branches[i].vote));
+
+		len += k > 0 ? (size_t)k : 0;
+	}
+	snprintf(age, sizeof(age), "%llu",
+	         (unsigned long long)(w->now - tx->begun_ms));
+	wire_put_str(w->b, WIRE_T_CELL, tx->gid);
+	wire_put_str(w->b, WIRE_T_CELL, twopc_state_name(tx->sm.state));
+	wire_put_str(w->b, WIRE_T_CELL, age);
+	wire_put_str(w->b, WIRE_T_CELL, parts);
+	pthread_mutex_unlock(&tx->mu);
+	return 0;
+}
+
+void
+coord_handle_list(struct cctx *cc, struct coordinator *co)
+{
+	static const char *const cols[] = {"gid", "state", "age_ms",
+	                                   "participants"};
+	struct wire_buf b;
+	struct list_walk w = {&b, clock_now_ms()};
+
+	wire_buf_init(&b, WIRE_RESULT);
+	for (size_t i = 0; i < sizeof(cols) / sizeof(*cols); i++)
+		wire_put_str(&b, WIRE_T_COLUMN, cols[i]);
+	pthread_mutex_lock(&co->mu);
+	hmap_foreach(&co->txs, list_one, &w);
+	pthread_mutex_unlock(&co->mu);
+	cctx_reply(cc, &b);
+	wire_buf_free(&b);
 }

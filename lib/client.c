@@ -315,23 +315,37 @@ xact_status(xact_conn *c, const char *gid, xact_outcome *out)
 	return take_outcome(c, msg, &m, NULL, out);
 }
 
-int
-xact_stats(xact_conn *c, xact_result **out)
+/* A request without fields whose answer is a result table. */
+static int
+table_call(xact_conn *c, enum wire_type type, xact_result **out)
 {
 	struct wire_buf b;
 	struct wire_msg m;
 	nng_msg *msg;
 
 	*out = NULL;
-	wire_buf_init(&b, WIRE_STATS);
+	wire_buf_init(&b, type);
 	if (call(c, &b, &msg, &m) != 0)
 		return -1;
 	if (m.type != WIRE_RESULT) {
 		wire_msg_free(&m);
 		nng_msg_free(msg);
-		return fail(c, "stats: unexpected answer");
+		return fail(c, "%s: unexpected answer",
+		            type == WIRE_STATS ? "stats" : "list");
 	}
 	return make_result(c, msg, &m, out);
+}
+
+int
+xact_stats(xact_conn *c, xact_result **out)
+{
+	return table_call(c, WIRE_STATS, out);
+}
+
+int
+xact_list(xact_conn *c, xact_result **out)
+{
+	return table_call(c, WIRE_LIST, out);
 }
 
 /* The next gid of the lease; a new lease when it is used up or old. */

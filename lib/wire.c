@@ -146,6 +146,7 @@ static const struct type_rule type_rules[] = {
                      check_submit},
     [WIRE_STATUS] = {"STATUS", B_GID, B_GID, NULL},
     [WIRE_STATS] = {"STATS", 0, 0, NULL},
+    [WIRE_LIST] = {"LIST", 0, 0, NULL},
     [WIRE_BR_EXEC] = {"BR_EXEC", B_GID | B_SEQ, B_GID | B_SEQ | B_SQL,
                       check_br_exec},
     [WIRE_BR_PREPARE] = {"BR_PREPARE", B_GID,

@@ -74,6 +74,7 @@ enum wire_type {
 	WIRE_SUBMIT = 5,
 	WIRE_STATUS = 6,
 	WIRE_STATS = 7,
+	WIRE_LIST = 8, /* admin: open transactions / prepared branches */
 	WIRE_BR_EXEC = 10,
 	WIRE_BR_PREPARE = 11,
 	WIRE_BR_COMMIT = 12,

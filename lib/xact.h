@@ -88,6 +88,15 @@ int xact_status(xact_conn *c, const char *gid, xact_outcome *out);
  */
 int xact_stats(xact_conn *c, xact_result **out);
 
+/*
+ * What is open where c points. A coordinator: its transactions in flight,
+ * four columns: gid, state (active, preparing, committing, resolving...),
+ * age_ms (since begun) and participants ("bank1=yes bank2=?": each one's
+ * vote so far). A participant (xact_connect() to its URL): the branches
+ * prepared in its database, gid and age_ms (since PREPARE TRANSACTION).
+ */
+int xact_list(xact_conn *c, xact_result **out);
+
 struct xact_branch {
 	const char *participant;
 	const char *const *sql; /* nsql statements, run in order */

@@ -1299,3 +1299,41 @@ branch_reap(struct branches *bs, uint64_t now_ms)
 		branch_put(bs, b);
 	}
 }
+
+void
+branch_list_prepared(struct branches *bs, struct wire_buf *reply)
+{
+	struct pg_err e;
+	PGresult *r;
+	PGconn *c;
+	char age[24];
+
+	if ((c = pg_acquire(bs->resolve, bs->lim.acquire_wait_ms, &e)) ==
+	    NULL) {
+		reply_error(reply, WIRE_E_UNAVAILABLE, "database: %s %s",
+		            e.sqlstate, e.message);
+		return;
+	}
+	r = PQexec(c, "SELECT gid, (extract(epoch FROM clock_timestamp() - "
+	              "prepared) * 1000)::bigint FROM pg_prepared_xacts "
+	              "WHERE database = current_database() ORDER BY prepared");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		pg_err_from(&e, c, r);
+		reply_error(reply, WIRE_E_UNAVAILABLE, "database: %s %s",
+		            e.sqlstate, e.message);
+	} else {
+		wire_buf_init(reply, WIRE_RESULT);
+		wire_put_str(reply, WIRE_T_COLUMN, "gid");
+		wire_put_str(reply, WIRE_T_COLUMN, "age_ms");
+		for (int i = 0; i < PQntuples(r); i++) {
+			/* Only xact's: other prepared work is not ours. */
+			if (!gid_parse(PQgetvalue(r, i, 0), NULL))
+				continue;
+			snprintf(age, sizeof(age), "%s", PQgetvalue(r, i, 1));
+			wire_put_str(reply, WIRE_T_CELL, PQgetvalue(r, i, 0));
+			wire_put_str(reply, WIRE_T_CELL, age);
+		}
+	}
+	PQclear(r);
+	pg_release(bs->resolve, c);
+}

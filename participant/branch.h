@@ -55,6 +55,9 @@ void branch_rollback(struct branches *bs, const struct wire_msg *m,
 void branch_resolve_one_phase(struct branches *bs, const struct wire_msg *m,
                               struct wire_buf *reply);
 
+/* An admin LIST: xact's branches prepared in the database, with age. */
+void branch_list_prepared(struct branches *bs, struct wire_buf *reply);
+
 /* Delete one-phase markers past their retention (the sweeper). */
 void branch_forget_one_phase(struct branches *bs);
 

@@ -161,6 +161,7 @@ recv_failpoint(const struct wire_msg *m)
 	case WIRE_SUBMIT:
 	case WIRE_STATUS:
 	case WIRE_STATS:
+	case WIRE_LIST:
 	case WIRE_INQUIRE:
 	case WIRE_BEGUN:
 	case WIRE_RESULT:
@@ -199,6 +200,9 @@ handle(struct participant *p, const struct wire_msg *m, uint64_t received_ms,
 		break;
 	case WIRE_BR_RESOLVE:
 		branch_resolve_one_phase(p->branches, m, r);
+		break;
+	case WIRE_LIST:
+		branch_list_prepared(p->branches, r);
 		break;
 	case WIRE_BEGIN:
 	case WIRE_EXEC:
@@ -319,7 +323,7 @@ dispatch(struct pctx *pc)
 	}
 	if (pc->m.type == WIRE_BR_COMMIT || pc->m.type == WIRE_BR_ROLLBACK ||
 	    pc->m.type == WIRE_BR_STATE || pc->m.type == WIRE_BR_PRECOMMIT ||
-	    pc->m.type == WIRE_BR_RESOLVE) {
+	    pc->m.type == WIRE_BR_RESOLVE || pc->m.type == WIRE_LIST) {
 		queue_push(&p->resolve, pc);
 	} else if (!admit_take(&p->work_inflight, p->nctxs / 2)) {
 		refuse_overload(pc);

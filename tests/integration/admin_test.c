@@ -1,0 +1,170 @@
+/*
+ * What an operator sees: xact_list() and `xactctl list` show a transaction
+ * that is stuck in phase 2 at the coordinator and its branch still
+ * prepared at the participant that has not committed it yet.
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "harness.h"
+#include "xact.h"
+
+static struct hcluster C;
+
+static void
+finish(void)
+{
+	cr_assert(hcluster_finish(&C), "prepared transactions left behind");
+}
+
+TestSuite(admin, .fini = finish, .timeout = 60);
+
+struct transfer {
+	pthread_t thread;
+	int rc;
+	xact_outcome o;
+};
+
+static void *
+transfer_main(void *arg)
+{
+	struct transfer *t = arg;
+	const char *debit = "UPDATE accounts SET balance = balance - 1 "
+	                    "WHERE id = 1";
+	const char *credit = "UPDATE accounts SET balance = balance + 1 "
+	                     "WHERE id = 1";
+	struct xact_branch b[] = {{"bank1", &debit, 1}, {"bank2", &credit, 1}};
+	char gid[XACT_GID_MAX];
+	xact_conn *c;
+
+	t->rc = xact_connect(hcluster_url(&C), 20000, &c);
+	if (t->rc == 0)
+		t->rc = xact_submit(c, b, 2, gid, &t->o);
+	xact_disconnect(c);
+	return NULL;
+}
+
+struct listing {
+	xact_conn *c;
+	char gid[XACT_GID_MAX];
+};
+
+/* The coordinator lists one transaction in phase 2: its gid. */
+static bool
+committing(void *arg)
+{
+	struct listing *l = arg;
+	xact_result *r;
+	bool found = false;
+
+	if (xact_list(l->c, &r) != 0)
+		return false;
+	for (size_t i = 0; i < xact_result_nrows(r); i++)
+		if (strcmp(xact_result_value(r, i, 1), "committing") == 0) {
+			snprintf(l->gid, sizeof(l->gid), "%s",
+			         xact_result_value(r, i, 0));
+			cr_assert_str_eq(xact_result_value(r, i, 3),
+			                 "bank1=yes bank2=yes");
+			found = true;
+		}
+	xact_result_free(r);
+	return found;
+}
+
+/* Run `xactctl -c coordinator.yaml list ARG`: its output into out. */
+static int
+xactctl_list(const char *arg, char *out, size_t len)
+{
+	char cmd[1024];
+	size_t got;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "%s/xactctl -c %s list %s", XACT_BIN_DIR,
+	         C.coord_conf, arg);
+	if ((f = popen(cmd, "r")) == NULL)
+		return -1;
+	got = fread(out, 1, len - 1, f);
+	out[got] = '\0';
+	return pclose(f);
+}
+
+Test(admin, list_shows_a_transaction_stuck_in_phase_two)
+{
+	char *const slow_commit[] = {
+	    "XACT_FAILPOINTS=participant.recv_commit=delay(4000)", NULL};
+	struct transfer t = {0};
+	struct listing l = {0};
+	char out[8192], want[256], url[64];
+	xact_result *r;
+	xact_conn *p2;
+	int status;
+
+	cr_assert_eq(
+	    hcluster_start(
+	        &C, &(struct hcluster_opts){.n = 2,
+	                                    .accounts = 2,
+	                                    .balance = 100,
+	                                    .commit_wait_ms = 10000,
+	                                    .part_env = {NULL, slow_commit}}),
+	    0, "cluster did not start");
+	cr_assert_eq(xact_connect(hcluster_url(&C), 20000, &l.c), 0);
+	cr_assert_eq(pthread_create(&t.thread, NULL, transfer_main, &t), 0);
+	cr_assert(hwait_until(committing, &l, 20000),
+	          "never listed in phase 2");
+
+	/* bank2 has not had its COMMIT yet: still prepared there. */
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", C.part_port[1]);
+	cr_assert_eq(xact_connect(url, 20000, &p2), 0);
+	cr_assert_eq(xact_list(p2, &r), 0, "%s", xact_errmsg(p2));
+	cr_assert_eq(xact_result_nrows(r), 1);
+	cr_assert_str_eq(xact_result_value(r, 0, 0), l.gid);
+	xact_result_free(r);
+	xact_disconnect(p2);
+
+	status = xactctl_list("", out, sizeof(out));
+	cr_assert_eq(status, 0, "xactctl list: %d\n%s", status, out);
+	cr_assert(strstr(out, "coordinator ") != NULL, "%s", out);
+	snprintf(want, sizeof(want), "%s", l.gid);
+	cr_assert(strstr(out, want) != NULL, "%s", out);
+	cr_assert(strstr(out, "committing") != NULL, "%s", out);
+	cr_assert(strstr(out, "participant bank2 ") != NULL &&
+	              strstr(out, "1 prepared") != NULL,
+	          "%s", out);
+	status = xactctl_list("--json", out, sizeof(out));
+	cr_assert_eq(status, 0, "xactctl list --json: %d\n%s", status, out);
+	snprintf(want, sizeof(want),
+	         "{\"gid\": \"%s\", \"state\": "
+	         "\"committing\"",
+	         l.gid);
+	cr_assert(strstr(out, want) != NULL, "%s", out);
+	cr_assert(strstr(out, "\"name\": \"bank2\"") != NULL, "%s", out);
+
+	pthread_join(t.thread, NULL);
+	cr_assert(t.rc == 0 && t.o == XACT_COMMITTED, "rc %d outcome %d", t.rc,
+	          t.o);
+	xact_disconnect(l.c);
+}
+
+/* A participant that does not answer makes `xactctl list` say so. */
+Test(admin, list_says_which_participant_does_not_answer)
+{
+	char out[8192];
+	int status;
+
+	cr_assert_eq(hcluster_start(&C, &(struct hcluster_opts){.n = 2}), 0);
+	cr_assert_eq(hproc_kill(&C.part[1], SIGKILL), 0);
+	cr_assert_eq(hproc_wait(&C.part[1], 10000, &status), 0);
+	status = xactctl_list("", out, sizeof(out));
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2, "exit %d\n%s",
+	          status, out);
+	cr_assert(strstr(out, "participant bank2 ") != NULL &&
+	              strstr(out, "no answer") != NULL,
+	          "%s", out);
+	cr_assert(strstr(out, "participant bank1 ") != NULL &&
+	              strstr(out, "0 prepared") != NULL,
+	          "%s", out);
+}
