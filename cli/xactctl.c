@@ -6,13 +6,16 @@
  *   xactctl [-u URL | -c coordinator.yaml] status GID
  *   xactctl [-u URL | -c coordinator.yaml] stats
  *   xactctl [-u URL | -c coordinator.yaml] list [--json]
+ *   xactctl [-u URL | -c coordinator.yaml] show GID
  *
  * Exit: 0 committed, 1 aborted (reason on stderr), 2 error (outcome of an
  * exec unknown: ask with status), 3 status: in progress.
  * stats prints one "name value" line per counter of the coordinator.
  * list prints the coordinator's transactions in flight and, with -c, the
  * branches prepared at each participant of the config, with their ages;
- * exit 2 when one of them did not answer.
+ * exit 2 when one of them did not answer. show prints one transaction:
+ * its outcome, and, while it is open, its state, age and votes at the
+ * coordinator and whether each participant holds it prepared.
  */
 #include <getopt.h>
 #include <stdbool.h>
@@ -39,6 +42,7 @@ usage(FILE *f)
 	        "       xactctl [-u URL | -c FILE] [-t MS] status GID\n"
 	        "       xactctl [-u URL | -c FILE] [-t MS] stats\n"
 	        "       xactctl [-u URL | -c FILE] [-t MS] list [--json]\n"
+	        "       xactctl [-u URL | -c FILE] [-t MS] show GID\n"
 	        "  -u URL   coordinator URL (default $XACT_URL or "
 	        "tcp://127.0.0.1:7600)\n"
 	        "  -c FILE  take the URL from the coordinator's config file\n"
@@ -321,6 +325,70 @@ cmd_list(xact_conn *c, const char *url, const struct coord_config *cfg,
 	return rc;
 }
 
+/* The row of r whose first column is gid, or -1. */
+static long
+find_row(const xact_result *r, const char *gid)
+{
+	for (size_t i = 0; i < xact_result_nrows(r); i++)
+		if (strcmp(xact_result_value(r, i, 0), gid) == 0)
+			return (long)i;
+	return -1;
+}
+
+static int
+cmd_show(xact_conn *c, const struct coord_config *cfg, unsigned timeout,
+         int argc, char **argv)
+{
+	xact_result *r;
+	xact_outcome o;
+	long row;
+	int rc = 0;
+
+	if (argc != 1) {
+		fprintf(stderr, "xactctl: show takes one GID\n");
+		return EXIT_ERROR;
+	}
+	if (xact_status(c, argv[0], &o) != 0 || xact_list(c, &r) != 0) {
+		fprintf(stderr, "xactctl: %s\n", xact_errmsg(c));
+		return EXIT_ERROR;
+	}
+	printf("gid           %s\noutcome       %s\n", argv[0],
+	       outcome_name(o));
+	if ((row = find_row(r, argv[0])) >= 0)
+		printf("state         %s\nage           %.1fs\n"
+		       "votes         %s\n",
+		       xact_result_value(r, (size_t)row, 1),
+		       strtod(xact_result_value(r, (size_t)row, 2), NULL) /
+		           1000,
+		       xact_result_value(r, (size_t)row, 3));
+	else
+		printf("state         not in flight at the coordinator\n");
+	xact_result_free(r);
+	for (size_t i = 0; i < cfg->nparticipants; i++) {
+		const struct cfg_endpoint *e = &cfg->participants[i];
+		xact_conn *pc = NULL;
+
+		printf("%-13s ", e->name);
+		if (xact_connect(e->url, timeout, &pc) != 0 ||
+		    xact_list(pc, &r) != 0) {
+			printf("no answer: %s\n",
+			       pc != NULL ? xact_errmsg(pc) : "out of memory");
+			rc = EXIT_ERROR;
+		} else if ((row = find_row(r, argv[0])) >= 0) {
+			printf(
+			    "prepared for %.1fs\n",
+			    strtod(xact_result_value(r, (size_t)row, 1), NULL) /
+			        1000);
+			xact_result_free(r);
+		} else {
+			printf("not prepared\n");
+			xact_result_free(r);
+		}
+		xact_disconnect(pc);
+	}
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -377,6 +445,9 @@ main(int argc, char **argv)
 		rc = cmd_status(c, argc - optind - 1, argv + optind + 1);
 	else if (strcmp(argv[optind], "stats") == 0)
 		rc = cmd_stats(c, argc - optind - 1);
+	else if (strcmp(argv[optind], "show") == 0)
+		rc = cmd_show(c, &cfg, timeout, argc - optind - 1,
+		              argv + optind + 1);
 	else if (strcmp(argv[optind], "list") == 0)
 		rc = cmd_list(c, url, &cfg, timeout, argc - optind - 1,
 		              argv + optind + 1);

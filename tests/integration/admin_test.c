@@ -75,16 +75,16 @@ committing(void *arg)
 	return found;
 }
 
-/* Run `xactctl -c coordinator.yaml list ARG`: its output into out. */
+/* Run `xactctl -c coordinator.yaml CMD ARG`: its output into out. */
 static int
-xactctl_list(const char *arg, char *out, size_t len)
+xactctl_run(const char *cmdname, const char *arg, char *out, size_t len)
 {
 	char cmd[1024];
 	size_t got;
 	FILE *f;
 
-	snprintf(cmd, sizeof(cmd), "%s/xactctl -c %s list %s", XACT_BIN_DIR,
-	         C.coord_conf, arg);
+	snprintf(cmd, sizeof(cmd), "%s/xactctl -c %s %s %s", XACT_BIN_DIR,
+	         C.coord_conf, cmdname, arg);
 	if ((f = popen(cmd, "r")) == NULL)
 		return -1;
 	got = fread(out, 1, len - 1, f);
@@ -125,7 +125,7 @@ Test(admin, list_shows_a_transaction_stuck_in_phase_two)
 	xact_result_free(r);
 	xact_disconnect(p2);
 
-	status = xactctl_list("", out, sizeof(out));
+	status = xactctl_run("list", "", out, sizeof(out));
 	cr_assert_eq(status, 0, "xactctl list: %d\n%s", status, out);
 	cr_assert(strstr(out, "coordinator ") != NULL, "%s", out);
 	snprintf(want, sizeof(want), "%s", l.gid);
@@ -134,7 +134,7 @@ Test(admin, list_shows_a_transaction_stuck_in_phase_two)
 	cr_assert(strstr(out, "participant bank2 ") != NULL &&
 	              strstr(out, "1 prepared") != NULL,
 	          "%s", out);
-	status = xactctl_list("--json", out, sizeof(out));
+	status = xactctl_run("list", "--json", out, sizeof(out));
 	cr_assert_eq(status, 0, "xactctl list --json: %d\n%s", status, out);
 	snprintf(want, sizeof(want),
 	         "{\"gid\": \"%s\", \"state\": "
@@ -142,6 +142,17 @@ Test(admin, list_shows_a_transaction_stuck_in_phase_two)
 	         l.gid);
 	cr_assert(strstr(out, want) != NULL, "%s", out);
 	cr_assert(strstr(out, "\"name\": \"bank2\"") != NULL, "%s", out);
+
+	status = xactctl_run("show", l.gid, out, sizeof(out));
+	cr_assert_eq(status, 0, "xactctl show: %d\n%s", status, out);
+	cr_assert(strstr(out, "outcome       committed\n") != NULL, "%s", out);
+	cr_assert(strstr(out, "state         committing\n") != NULL, "%s", out);
+	cr_assert(strstr(out, "votes         bank1=yes bank2=yes\n") != NULL,
+	          "%s", out);
+	cr_assert(strstr(out, "bank1         not prepared\n") != NULL, "%s",
+	          out);
+	cr_assert(strstr(out, "bank2         prepared for ") != NULL, "%s",
+	          out);
 
 	pthread_join(t.thread, NULL);
 	cr_assert(t.rc == 0 && t.o == XACT_COMMITTED, "rc %d outcome %d", t.rc,
@@ -158,7 +169,7 @@ Test(admin, list_says_which_participant_does_not_answer)
 	cr_assert_eq(hcluster_start(&C, &(struct hcluster_opts){.n = 2}), 0);
 	cr_assert_eq(hproc_kill(&C.part[1], SIGKILL), 0);
 	cr_assert_eq(hproc_wait(&C.part[1], 10000, &status), 0);
-	status = xactctl_list("", out, sizeof(out));
+	status = xactctl_run("list", "", out, sizeof(out));
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2, "exit %d\n%s",
 	          status, out);
 	cr_assert(strstr(out, "participant bank2 ") != NULL &&
