@@ -427,6 +427,7 @@ static void
 render_metrics(void *arg, struct metrics_text *t)
 {
 	struct participant *p = arg;
+	struct sweeper_stats st;
 
 	metrics_put(t, "xact_participant_bad_requests_total", "counter",
 	            "Requests dropped as malformed or misdirected.",
@@ -440,13 +441,27 @@ render_metrics(void *arg, struct metrics_text *t)
 	metrics_put(t, "xact_participant_pool_size", "gauge",
 	            "Database connections for branches (pool_size).",
 	            p->cfg->pool_size);
+	sweeper_get_stats(p->sweeper, &st);
+	metrics_put(t, "xact_participant_prepared_branches", "gauge",
+	            "Branches prepared in the database, at the last sweep.",
+	            st.prepared);
+	metrics_put(t, "xact_participant_oldest_prepared_milliseconds", "gauge",
+	            "Age of the oldest prepared branch, at the last sweep.",
+	            st.oldest_ms);
+	metrics_put(t, "xact_participant_sweep_failures_total", "counter",
+	            "Sweeps that could not read the database.", st.failures);
 }
 
 static const char *
 health(void *arg)
 {
-	(void)arg;
-	return NULL; /* serving: it stops the server before it stops */
+	struct participant *p = arg;
+	struct sweeper_stats st;
+
+	sweeper_get_stats(p->sweeper, &st);
+	return st.last_failed ? "the database could not be read at the last "
+	                        "sweep"
+	                      : NULL;
 }
 
 int

@@ -41,6 +41,7 @@ struct sweeper {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop;
+	struct sweeper_stats stats; /* under mu */
 };
 
 static int
@@ -157,6 +158,29 @@ stopping(struct sweeper *s)
 	return stop;
 }
 
+/* Record a scan: n branches (-1: the database could not be read). */
+static void
+scanned(struct sweeper *s, int n, uint64_t oldest_ms)
+{
+	pthread_mutex_lock(&s->mu);
+	s->stats.last_failed = n < 0;
+	if (n < 0) {
+		s->stats.failures++;
+	} else {
+		s->stats.prepared = (uint64_t)n;
+		s->stats.oldest_ms = oldest_ms;
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+void
+sweeper_get_stats(struct sweeper *s, struct sweeper_stats *out)
+{
+	pthread_mutex_lock(&s->mu);
+	*out = s->stats;
+	pthread_mutex_unlock(&s->mu);
+}
+
 /* One pass over pg_prepared_xacts. */
 static void
 scan(struct sweeper *s)
@@ -169,6 +193,7 @@ scan(struct sweeper *s)
 
 	if ((c = pg_acquire(s->pool, 5000, &e)) == NULL) {
 		xlog_warn("sweep skipped: %s %s", e.sqlstate, e.message);
+		scanned(s, -1, 0);
 		return;
 	}
 	r = PQexec(c,
@@ -179,9 +204,21 @@ scan(struct sweeper *s)
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		xlog_warn("sweep skipped: %s", PQresultErrorMessage(r));
 		PQclear(r);
+		scanned(s, -1, 0);
 		return;
 	}
 	n = PQntuples(r);
+	{
+		uint64_t oldest = 0;
+
+		for (int i = 0; i < n; i++) {
+			long long age = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+
+			if (age > 0 && (uint64_t)age > oldest)
+				oldest = (uint64_t)age;
+		}
+		scanned(s, n, oldest);
+	}
 	for (size_t i = 0; i < s->nlinks; i++)
 		s->links[i].silent = false;
 	if (n > 0 && (now.v = calloc((size_t)n, sizeof(*now.v))) == NULL) {

@@ -89,3 +89,63 @@ Test(metrics, coordinator_and_participants_serve_metrics_and_health)
 	    hhttp_get(C.coord_metrics_port, "/nothing", body, sizeof(body)),
 	    404);
 }
+
+static int part_port;
+
+static int64_t
+part_metric(const char *name)
+{
+	if (hhttp_get(part_port, "/metrics", body, sizeof(body)) != 200)
+		return -1;
+	return hmetric(body, name);
+}
+
+static bool
+one_prepared_seen(void *arg)
+{
+	(void)arg;
+	return part_metric("xact_participant_prepared_branches") == 1 &&
+	       hmetric(body, "xact_participant_oldest_prepared_milliseconds") >
+	           0;
+}
+
+static bool
+unhealthy(void *arg)
+{
+	(void)arg;
+	return hhttp_get(part_port, "/healthz", body, sizeof(body)) == 503;
+}
+
+/*
+ * A participant reports the branches prepared in its database and the age
+ * of the oldest (as of its last sweep), and is unhealthy once its database
+ * cannot be read.
+ */
+Test(metrics, participant_reports_prepared_branches_and_its_database)
+{
+	cr_assert_eq(hcluster_start(
+	                 &C, &(struct hcluster_opts){.n = 1,
+	                                             .accounts = 2,
+	                                             .balance = 100,
+	                                             .sweep_interval_ms = 200,
+	                                             .sweep_safety_ms = 600000,
+	                                             .metrics = true}),
+	             0, "cluster did not start");
+	part_port = C.part_metrics_port[0];
+	/* In doubt, and too young for the sweeper to roll back. */
+	cr_assert_eq(hpg_exec(&C.pg[0], "BEGIN; UPDATE accounts SET balance = "
+	                                "balance + 1 WHERE id = 2; PREPARE "
+	                                "TRANSACTION 'xact_c1_1_77'"),
+	             0);
+	cr_assert(hwait_until(one_prepared_seen, NULL, 10000), "%s", body);
+	cr_assert_eq(hhttp_get(part_port, "/healthz", body, sizeof(body)), 200,
+	             "%s", body);
+	cr_assert_eq(hpg_exec(&C.pg[0], "ROLLBACK PREPARED 'xact_c1_1_77'"), 0);
+	hpg_stop(&C.pg[0]);
+	cr_assert(hwait_until(unhealthy, NULL, 10000),
+	          "still healthy without its database");
+	cr_assert(strstr(body, "database") != NULL, "%s", body);
+	cr_assert_gt(part_metric("xact_participant_sweep_failures_total"), 0,
+	             "%s", body);
+	cr_assert_eq(hpg_start(&C.pg[0]), 0);
+}
