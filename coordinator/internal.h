@@ -35,6 +35,14 @@ struct coord_stats {
 	atomic_uint_fast64_t one_phase; /* committed in one phase */
 	atomic_uint_fast64_t bad_requests;
 	atomic_uint_fast64_t leased; /* gauge: begun ahead, not used yet */
+	atomic_uint_fast64_t aborts[TWOPC_ABORT_KINDS]; /* by why */
+	/* From COMMIT asked to the client's answer; phase 1 to all votes;
+	 * phase 2 from the COMMIT record durable to every ack. */
+	struct metrics_histogram commit_latency, phase1, phase2;
+	/* Per participant (cfg order): did its last call get an answer,
+	 * and how many calls did not. */
+	atomic_bool peer_down[DLOG_MAX_NAMES];
+	atomic_uint_fast64_t peer_failures[DLOG_MAX_NAMES];
 };
 
 struct coordinator {
@@ -99,7 +107,7 @@ void tx_use_lease(struct tx *tx);
 void tx_set_protocol(struct tx *tx, uint32_t protocol);
 struct tx *tx_lookup_locked(struct coordinator *co, const char *gid);
 size_t tx_branch_for(struct tx *tx, size_t peer); /* adds one if new */
-void tx_abort(struct tx *tx, const char *why);
+void tx_abort(struct tx *tx, enum twopc_abort_kind kind, const char *why);
 void tx_start_commit(struct tx *tx);
 int tx_recover_all(struct coordinator *co);
 int ticker_start(struct coordinator *co);

@@ -146,7 +146,7 @@ exec_reply(void *arg, int rv, const struct wire_msg *m, const void *raw,
 		 */
 		snprintf(why, sizeof(why), "%s did not answer a statement: %s",
 		         name, rv != 0 ? nng_strerror(rv) : "bad reply");
-		tx_abort(tx, why);
+		tx_abort(tx, TWOPC_ABORT_UNREACHABLE, why);
 		pthread_mutex_unlock(&tx->mu);
 		cctx_reply_error(cc, WIRE_E_UNAVAILABLE,
 		                 "%s; transaction aborted", why);
@@ -263,7 +263,8 @@ handle_exec(struct cctx *cc, const struct wire_msg *m)
 	if (rv != 0) {
 		tx->outstanding--;
 		tx->busy = false;
-		tx_abort(tx, "a participant could not be reached");
+		tx_abort(tx, TWOPC_ABORT_UNREACHABLE,
+		         "a participant could not be reached");
 		pthread_mutex_unlock(&tx->mu);
 		free(ec);
 		cctx_reply_error(cc, WIRE_E_UNAVAILABLE, "%s: %s", name,
@@ -329,7 +330,7 @@ handle_finish(struct cctx *cc, const struct wire_msg *m)
 	if (tx->sm.state != TWOPC_ACTIVE)
 		tx_reply_outcome(tx); /* decided already: say so again */
 	else if (m->type == WIRE_ROLLBACK)
-		tx_abort(tx, "rolled back by the client");
+		tx_abort(tx, TWOPC_ABORT_CLIENT, "rolled back by the client");
 	else
 		tx_start_commit(tx);
 	pthread_mutex_unlock(&tx->mu);
@@ -396,7 +397,7 @@ handle_submit(struct cctx *cc, const struct wire_msg *m)
 			branch =
 			    tx_branch_for(tx, (size_t)find_peer(co, it->str));
 		else if (branch_add_sql(&tx->sql[branch], it->str) != 0) {
-			tx_abort(tx, "out of memory");
+			tx_abort(tx, TWOPC_ABORT_OTHER, "out of memory");
 			pthread_mutex_unlock(&tx->mu);
 			cctx_reply_error(cc, WIRE_E_INTERNAL, "out of memory");
 			return;

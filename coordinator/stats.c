@@ -118,6 +118,43 @@ static const struct metric_def metric_defs[] = {
      "Restarts of this coordinator recorded in its decision log."},
 };
 
+static void
+put_aborts(struct metrics_text *t, struct coord_stats *s)
+{
+	const char *names[TWOPC_ABORT_KINDS];
+	uint64_t xs[TWOPC_ABORT_KINDS];
+	size_t n = 0;
+
+	for (int k = TWOPC_ABORT_NONE + 1; k < TWOPC_ABORT_KINDS; k++) {
+		names[n] = twopc_abort_kind_name((enum twopc_abort_kind)k);
+		xs[n++] = atomic_load(&s->aborts[k]);
+	}
+	metrics_put_labelled(t, "xact_aborts_total", "counter",
+	                     "Transactions aborted, by why.", "reason", names,
+	                     xs, n);
+}
+
+static void
+put_peers(struct metrics_text *t, struct coordinator *co)
+{
+	const char *names[DLOG_MAX_NAMES];
+	uint64_t up[DLOG_MAX_NAMES], failed[DLOG_MAX_NAMES];
+
+	for (size_t i = 0; i < co->npeers; i++) {
+		names[i] = co->cfg->participants[i].name;
+		up[i] = !atomic_load(&co->stats.peer_down[i]);
+		failed[i] = atomic_load(&co->stats.peer_failures[i]);
+	}
+	metrics_put_labelled(t, "xact_participant_up", "gauge",
+	                     "1 if the last request to the participant was "
+	                     "answered (or none was sent yet).",
+	                     "participant", names, up, co->npeers);
+	metrics_put_labelled(t, "xact_participant_failed_requests_total",
+	                     "counter",
+	                     "Requests to the participant that got no answer.",
+	                     "participant", names, failed, co->npeers);
+}
+
 void
 coord_render_metrics(void *arg, struct metrics_text *t)
 {
@@ -136,6 +173,20 @@ coord_render_metrics(void *arg, struct metrics_text *t)
 	            "Past transactions whose outcome is being asked of the "
 	            "participants.",
 	            atomic_load(&co->resolvers));
+	put_aborts(t, &co->stats);
+	put_peers(t, co);
+	metrics_put_histogram(t, "xact_commit_seconds",
+	                      "From the commit request to the outcome.",
+	                      &co->stats.commit_latency);
+	metrics_put_histogram(t, "xact_phase1_seconds",
+	                      "Two-phase commit: from PREPARE sent to the last "
+	                      "vote.",
+	                      &co->stats.phase1);
+	metrics_put_histogram(
+	    t, "xact_phase2_seconds",
+	    "Two-phase commit: from the COMMIT record durable "
+	    "to the last participant's ack.",
+	    &co->stats.phase2);
 }
 
 const char *

@@ -89,11 +89,12 @@ reply_once(struct twopc *t)
 }
 
 static void
-decide_abort(struct twopc *t)
+decide_abort(struct twopc *t, enum twopc_abort_kind kind)
 {
 	assert(t->state == TWOPC_ACTIVE || t->state == TWOPC_PREPARING ||
 	       t->state == TWOPC_RESOLVING);
 	t->state = TWOPC_ABORTED;
+	t->abort_kind = kind;
 	/* A NO voter rolled back already; everyone else may hold a branch. */
 	for (size_t i = 0; i < t->nbranches; i++)
 		if (t->branches[i].vote != TWOPC_VOTE_NO &&
@@ -110,13 +111,41 @@ set_reason(struct twopc *t, const char *fmt, const char *a, const char *b)
 }
 
 void
-twopc_abort(struct twopc *t, const char *why, uint64_t now)
+twopc_abort(struct twopc *t, enum twopc_abort_kind kind, const char *why,
+            uint64_t now)
 {
 	(void)now;
 	if (t->state != TWOPC_ACTIVE && t->state != TWOPC_PREPARING)
 		return; /* decided already: a late abort changes nothing */
 	set_reason(t, "%s%s", why, "");
-	decide_abort(t);
+	decide_abort(t, kind);
+}
+
+const char *
+twopc_abort_kind_name(enum twopc_abort_kind k)
+{
+	switch (k) {
+	case TWOPC_ABORT_NONE:
+		return "none";
+	case TWOPC_ABORT_VOTED_NO:
+		return "voted_no";
+	case TWOPC_ABORT_VOTE_TIMEOUT:
+		return "vote_timeout";
+	case TWOPC_ABORT_UNREACHABLE:
+		return "unreachable";
+	case TWOPC_ABORT_CLIENT:
+		return "client";
+	case TWOPC_ABORT_IDLE:
+		return "idle";
+	case TWOPC_ABORT_RESOLVED:
+		return "resolved";
+	case TWOPC_ABORT_TERMINATION:
+		return "termination";
+	case TWOPC_ABORT_OTHER:
+	case TWOPC_ABORT_KINDS:
+		break;
+	}
+	return "other";
 }
 
 static void
@@ -138,6 +167,7 @@ twopc_start(struct twopc *t, uint64_t now)
 		reply_once(t);
 		return;
 	}
+	t->started_ms = now;
 	t->vote_deadline_ms = now + t->timing.vote_timeout_ms;
 	if (t->one_phase && t->nbranches == 1 && !t->three_phase) {
 		t->state = TWOPC_ONE_PHASE; /* I8 */
@@ -217,7 +247,8 @@ twopc_resolved(struct twopc *t, size_t branch, bool committed, const char *why,
 		if (!t->branches[i].acked)
 			return;
 	set_reason(t, "%s%s", why, "");
-	decide_abort(t); /* a prepared fallback is rolled back too */
+	/* a prepared fallback is rolled back too */
+	decide_abort(t, TWOPC_ABORT_RESOLVED);
 }
 
 void
@@ -306,7 +337,7 @@ twopc_vote(struct twopc *t, size_t branch, enum twopc_vote vote,
 				         sizeof(t->reason_sqlstate), "XX000");
 			t->reason_branch = branch;
 		}
-		decide_abort(t);
+		decide_abort(t, TWOPC_ABORT_VOTED_NO);
 		return;
 	}
 	for (size_t i = 0; i < t->nbranches; i++) {
@@ -373,6 +404,7 @@ follow(struct twopc *t, enum term_value v)
 		return;
 	}
 	t->state = TWOPC_ABORTED;
+	t->abort_kind = TWOPC_ABORT_TERMINATION;
 	snprintf(t->reason, sizeof(t->reason),
 	         "aborted by the participants' termination protocol");
 	t->io->log_end(t->io_ctx, t); /* closes the PRECOMMIT record */
@@ -434,8 +466,9 @@ twopc_vote_failed(struct twopc *t, size_t branch, const char *why, uint64_t now)
 		         "08006");
 		t->reason_branch = branch;
 	}
-	(void)now;
-	decide_abort(t);
+	/* The call's own timeout is the vote timeout. */
+	decide_abort(t, now >= t->vote_deadline_ms ? TWOPC_ABORT_VOTE_TIMEOUT
+	                                           : TWOPC_ABORT_UNREACHABLE);
 }
 
 void
@@ -496,7 +529,7 @@ twopc_tick(struct twopc *t, uint64_t now)
 				t->reason_branch = i;
 				break;
 			}
-			decide_abort(t);
+			decide_abort(t, TWOPC_ABORT_VOTE_TIMEOUT);
 		}
 		break;
 	case TWOPC_COMMITTING:

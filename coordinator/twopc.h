@@ -32,6 +32,23 @@ enum twopc_state {
 	TWOPC_RESOLVING,  /* one-phase answer lost: asking for the outcome */
 };
 
+/* Why a transaction aborted, for the metrics (reason has the words). */
+enum twopc_abort_kind {
+	TWOPC_ABORT_NONE,
+	TWOPC_ABORT_VOTED_NO,     /* a participant voted NO */
+	TWOPC_ABORT_VOTE_TIMEOUT, /* no vote within the vote timeout */
+	TWOPC_ABORT_UNREACHABLE,  /* a branch was lost or not reached */
+	TWOPC_ABORT_CLIENT,       /* the client rolled back */
+	TWOPC_ABORT_IDLE,         /* the client went quiet (idle timeout) */
+	TWOPC_ABORT_RESOLVED,     /* one-phase: resolved as not committed */
+	TWOPC_ABORT_TERMINATION,  /* 3PC: the participants decided abort */
+	TWOPC_ABORT_OTHER,
+	TWOPC_ABORT_KINDS
+};
+
+/* "voted_no", "vote_timeout", ...: a metric label. */
+const char *twopc_abort_kind_name(enum twopc_abort_kind k);
+
 enum twopc_vote {
 	TWOPC_VOTE_NONE, /* no answer yet */
 	TWOPC_VOTE_YES,
@@ -85,9 +102,11 @@ struct twopc {
 	void *io_ctx;
 	struct twopc_timing timing;
 	uint64_t vote_deadline_ms;
-	uint64_t logged_ms;      /* when the COMMIT record became durable */
-	bool replied;            /* reply() has been called */
-	bool three_phase;        /* 3PC (twopc_set_3pc) */
+	uint64_t started_ms; /* when twopc_start() was called */
+	uint64_t logged_ms;  /* when the COMMIT record became durable */
+	enum twopc_abort_kind abort_kind; /* set when ABORTED */
+	bool replied;                     /* reply() has been called */
+	bool three_phase;                 /* 3PC (twopc_set_3pc) */
 	bool one_phase;          /* a single branch may commit in one phase */
 	bool one_phase_done;     /* committed so: nothing in the decision log */
 	struct term_round round; /* 3PC: the coordinator's ballot 1 */
@@ -132,7 +151,8 @@ void twopc_ack(struct twopc *t, size_t branch, uint64_t now);
 void twopc_commit_failed(struct twopc *t, size_t branch, uint64_t now);
 
 /* Abort before the decision (client rollback, idle timeout, lost branch). */
-void twopc_abort(struct twopc *t, const char *why, uint64_t now);
+void twopc_abort(struct twopc *t, enum twopc_abort_kind kind, const char *why,
+                 uint64_t now);
 
 /* 3PC: PRELOGGING -> PRECOMMITTING: the PRECOMMIT record is durable. */
 void twopc_precommit_logged(struct twopc *t, uint64_t now);

@@ -170,9 +170,9 @@ tx_branch_for(struct tx *tx, size_t peer)
 }
 
 void
-tx_abort(struct tx *tx, const char *why)
+tx_abort(struct tx *tx, enum twopc_abort_kind kind, const char *why)
 {
-	twopc_abort(&tx->sm, why, clock_now_ms());
+	twopc_abort(&tx->sm, kind, why, clock_now_ms());
 }
 
 void
@@ -217,6 +217,13 @@ branch_reply(void *arg, int rv, const struct wire_msg *m, const void *raw,
 	(void)rawlen;
 	pthread_mutex_lock(&tx->mu);
 	tx->outstanding--;
+	{
+		size_t peer = tx->branches[bc->branch].peer;
+
+		atomic_store(&tx->co->stats.peer_down[peer], rv != 0);
+		if (rv != 0)
+			atomic_fetch_add(&tx->co->stats.peer_failures[peer], 1);
+	}
 	switch (bc->kind) {
 	case CALL_PREPARE:
 		if (rv == NNG_ETIMEDOUT) {
@@ -519,6 +526,9 @@ io_log_commit(void *ctx, struct twopc *t)
 	const char *names[DLOG_MAX_NAMES];
 	size_t n = 0;
 
+	if (t->started_ms != 0 && !t->three_phase)
+		metrics_observe(&tx->co->stats.phase1,
+		                (clock_now_ms() - t->started_ms) * 1000);
 	FAILPOINT("coord.before_commit_log");
 	for (size_t i = 0; i < t->nbranches; i++)
 		if (t->branches[i].vote == TWOPC_VOTE_YES)
@@ -535,7 +545,9 @@ io_log_end(void *ctx, struct twopc *t)
 {
 	struct tx *tx = ctx;
 
-	(void)t;
+	if (t->logged_ms != 0 && !t->three_phase)
+		metrics_observe(&tx->co->stats.phase2,
+		                (clock_now_ms() - t->logged_ms) * 1000);
 	FAILPOINT("coord.before_end_log");
 	dlog_end(tx->co->dlog, tx->gid);
 }
@@ -599,6 +611,11 @@ io_reply(void *ctx, struct twopc *t)
 		xlog_debug("gid=%s lease expired unused", tx->gid);
 	} else if (t->state == TWOPC_ABORTED) {
 		atomic_fetch_add(&tx->co->stats.aborted, 1);
+		atomic_fetch_add(&tx->co->stats.aborts[t->abort_kind], 1);
+		if (t->started_ms != 0)
+			metrics_observe(&tx->co->stats.commit_latency,
+			                (clock_now_ms() - t->started_ms) *
+			                    1000);
 		if (t->reason_sqlstate[0] != '\0')
 			xlog_info("gid=%s aborted by %s: %s", tx->gid,
 			          branch_name(tx, t->reason_branch), t->reason);
@@ -606,6 +623,10 @@ io_reply(void *ctx, struct twopc *t)
 			xlog_info("gid=%s aborted: %s", tx->gid, t->reason);
 	} else {
 		atomic_fetch_add(&tx->co->stats.committed, 1);
+		if (t->started_ms != 0)
+			metrics_observe(&tx->co->stats.commit_latency,
+			                (clock_now_ms() - t->started_ms) *
+			                    1000);
 		xlog_debug("gid=%s committed", tx->gid);
 	}
 	tx_reply_outcome(tx);
@@ -816,8 +837,8 @@ tick_one(struct hmap_node *n, void *arg)
 	if (tx->sm.state == TWOPC_ACTIVE && !tx->busy &&
 	    s->now >= tx->last_active_ms + co->cfg->idle_timeout_ms &&
 	    (!tx->leased || s->now >= tx->last_active_ms + LEASE_MS))
-		twopc_abort(&tx->sm, "idle timeout: no request from the client",
-		            s->now);
+		twopc_abort(&tx->sm, TWOPC_ABORT_IDLE,
+		            "idle timeout: no request from the client", s->now);
 	twopc_tick(&tx->sm, s->now);
 	if (tx->waiter != NULL && twopc_overdue(&tx->sm, s->now))
 		tx_reply_outcome(tx); /* not known yet; resolving goes on */

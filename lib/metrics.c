@@ -5,6 +5,7 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,7 @@
 #include "log.h"
 
 /* Room for the exposition: each daemon writes a few dozen samples. */
-#define TEXT_CAP 16384
+#define TEXT_CAP (128 * 1024)
 
 struct metrics {
 	nng_http_server *srv;
@@ -47,6 +48,53 @@ metrics_put(struct metrics_text *t, const char *name, const char *type,
 {
 	put(t, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name,
 	    type, name, value);
+}
+
+void
+metrics_put_labelled(struct metrics_text *t, const char *name, const char *type,
+                     const char *help, const char *label,
+                     const char *const *values, const uint64_t *xs, size_t n)
+{
+	put(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	for (size_t i = 0; i < n; i++)
+		put(t, "%s{%s=\"%s\"} %" PRIu64 "\n", name, label, values[i],
+		    xs[i]);
+}
+
+/* Upper bounds in microseconds; the last bucket is +Inf. */
+static const uint64_t bucket_us[METRICS_BUCKETS - 1] = {
+    1000,   2500,   5000,    10000,   25000,   50000,   100000,
+    250000, 500000, 1000000, 2500000, 5000000, 10000000};
+
+void
+metrics_observe(struct metrics_histogram *h, uint64_t us)
+{
+	size_t i = 0;
+
+	while (i < METRICS_BUCKETS - 1 && us > bucket_us[i])
+		i++;
+	atomic_fetch_add(&h->le[i], 1);
+	atomic_fetch_add(&h->sum_us, us);
+}
+
+void
+metrics_put_histogram(struct metrics_text *t, const char *name,
+                      const char *help, struct metrics_histogram *h)
+{
+	uint64_t cum = 0;
+
+	put(t, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	for (size_t i = 0; i < METRICS_BUCKETS; i++) {
+		cum += atomic_load(&h->le[i]);
+		if (i < METRICS_BUCKETS - 1)
+			put(t, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name,
+			    (double)bucket_us[i] / 1e6, cum);
+		else
+			put(t, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n", name,
+			    cum);
+	}
+	put(t, "%s_sum %.6f\n%s_count %" PRIu64 "\n", name,
+	    (double)atomic_load(&h->sum_us) / 1e6, name, cum);
 }
 
 /* Answer with status and a text body; on failure, NNG answers 500. */

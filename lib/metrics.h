@@ -23,6 +23,26 @@ struct metrics_text {
 void metrics_put(struct metrics_text *t, const char *name, const char *type,
                  const char *help, uint64_t value);
 
+/* The same metric with one label over n values: name{label="v"} x. */
+void metrics_put_labelled(struct metrics_text *t, const char *name,
+                          const char *type, const char *help, const char *label,
+                          const char *const *values, const uint64_t *xs,
+                          size_t n);
+
+/*
+ * A latency histogram with fixed buckets (1 ms to 10 s), safe to observe
+ * from any thread; zero-initialised is empty.
+ */
+#define METRICS_BUCKETS 14
+struct metrics_histogram {
+	_Atomic uint64_t le[METRICS_BUCKETS]; /* not cumulative */
+	_Atomic uint64_t sum_us;
+};
+void metrics_observe(struct metrics_histogram *h, uint64_t us);
+/* Rendered in seconds: name_bucket{le=...}, name_sum, name_count. */
+void metrics_put_histogram(struct metrics_text *t, const char *name,
+                           const char *help, struct metrics_histogram *h);
+
 /* Writes every metric of the daemon into t. */
 typedef void (*metrics_render_fn)(void *arg, struct metrics_text *t);
 /* NULL when healthy, else why not (one line). */

@@ -1574,6 +1574,11 @@ hcluster_start(struct hcluster *c, const struct hcluster_opts *o)
 	for (int i = 0; ok && i < c->n; i++)
 		ok = part_ready(c, i) == 0;
 	ok = ok && start_coord(c) == 0;
+	/* Each daemon serves its metrics just after it starts listening. */
+	for (int i = 0; ok && c->opts.metrics && i < c->n; i++)
+		ok = hwait_port(c->part_metrics_port[i], 10000);
+	ok = ok &&
+	     (!c->opts.metrics || hwait_port(c->coord_metrics_port, 10000));
 	ports_unlock(lock);
 	if (!ok)
 		goto fail;

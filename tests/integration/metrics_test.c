@@ -34,6 +34,7 @@ Test(metrics, coordinator_and_participants_serve_metrics_and_health)
 {
 	const char *debit = "UPDATE accounts SET balance = balance - 5 "
 	                    "WHERE id = 1";
+	/* b points at debit: the second transfer changes it. */
 	const char *credit = "UPDATE accounts SET balance = balance + 5 "
 	                     "WHERE id = 1";
 	struct xact_branch b[] = {{"bank1", &debit, 1}, {"bank2", &credit, 1}};
@@ -67,6 +68,25 @@ Test(metrics, coordinator_and_participants_serve_metrics_and_health)
 	             body);
 	cr_assert_gt(hmetric(body, "xact_decision_log_fsyncs_total"), syncs,
 	             "a two-participant commit is logged: %s", body);
+	cr_assert_eq(hmetric(body, "xact_commit_seconds_count"), 1, "%s", body);
+	cr_assert_eq(hmetric(body, "xact_phase1_seconds_count"), 1, "%s", body);
+	cr_assert_eq(hmetric(body, "xact_phase2_seconds_count"), 1, "%s", body);
+	cr_assert_eq(hmetric(body, "xact_commit_seconds_bucket{le=\"+Inf\"}"),
+	             1, "%s", body);
+	cr_assert_eq(
+	    hmetric(body, "xact_participant_up{participant=\"bank2\"}"), 1,
+	    "%s", body);
+
+	/* An overdraft: bank1 votes NO. */
+	debit = "UPDATE accounts SET balance = balance - 1000 WHERE id = 2";
+	cr_assert_eq(xact_connect(hcluster_url(&C), 20000, &c), 0);
+	cr_assert_eq(xact_submit(c, b, 2, gid, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_ABORTED, "%s", xact_errmsg(c));
+	xact_disconnect(c);
+	cr_assert_eq(coord_metric("xact_aborts_total{reason=\"voted_no\"}"), 1,
+	             "%s", body);
+	cr_assert_eq(hmetric(body, "xact_aborts_total{reason=\"client\"}"), 0,
+	             "%s", body);
 
 	cr_assert_eq(
 	    hhttp_get(C.coord_metrics_port, "/healthz", body, sizeof(body)),

@@ -319,7 +319,8 @@ Test(twopc, all_yes_logs_before_any_commit)
 	tick(7 + COMMIT_WAIT * 10);
 	ack(0, 7 + COMMIT_WAIT * 10);
 	vote(1, TWOPC_VOTE_YES, 7 + COMMIT_WAIT * 10);
-	twopc_abort(&tp, "client gave up", 7 + COMMIT_WAIT * 10);
+	twopc_abort(&tp, TWOPC_ABORT_CLIENT, "client gave up",
+	            7 + COMMIT_WAIT * 10);
 	cr_assert_eq(tp.state, TWOPC_LOGGING);
 	cr_assert_eq(count(EV_COMMIT), 0,
 	             "COMMIT before the record is durable");
@@ -353,7 +354,7 @@ Test(twopc, all_yes_logs_before_any_commit)
 	ack(1, 6004);
 	tick(100000);
 	vote(0, TWOPC_VOTE_YES, 100000);
-	twopc_abort(&tp, "late", 100000);
+	twopc_abort(&tp, TWOPC_ABORT_CLIENT, "late", 100000);
 	cr_assert_eq(fk.n, n);
 	cr_assert_eq(tp.state, TWOPC_COMMITTED);
 }
@@ -396,6 +397,7 @@ Test(twopc, no_vote_aborts_at_once)
 	size_t before = fk.n;
 	vote(2, TWOPC_VOTE_NO, 3);
 	cr_assert_eq(tp.state, TWOPC_ABORTED);
+	cr_assert_eq(tp.abort_kind, TWOPC_ABORT_VOTED_NO);
 	cr_assert(twopc_done(&tp));
 	/* YES (0) and unvoted (3) may hold a prepared branch; the NO voter
 	 * rolled back itself and the READ-ONLY one has nothing prepared. */
@@ -479,6 +481,7 @@ Test(twopc, vote_timeout)
 
 	tick(100 + VOTE_TIMEOUT);
 	cr_assert_eq(tp.state, TWOPC_ABORTED);
+	cr_assert_eq(tp.abort_kind, TWOPC_ABORT_VOTE_TIMEOUT);
 	cr_assert_eq(count_to(EV_ROLLBACK, 0), 1, "unvoted");
 	cr_assert_eq(count_to(EV_ROLLBACK, 1), 1, "voted YES");
 	cr_assert_eq(count_to(EV_ROLLBACK, 2), 0, "READ-ONLY");
@@ -523,6 +526,7 @@ Test(twopc, vote_failed_aborts)
 	at(2);
 	twopc_vote_failed(&tp, 1, "connection refused", 2);
 	cr_assert_eq(tp.state, TWOPC_ABORTED);
+	cr_assert_eq(tp.abort_kind, TWOPC_ABORT_UNREACHABLE);
 	cr_assert_eq(count_to(EV_ROLLBACK, 0), 1);
 	/* An unreachable branch may still have prepared: roll it back too. */
 	cr_assert_eq(count_to(EV_ROLLBACK, 1), 1);
@@ -828,7 +832,7 @@ Test(twopc, abort_in_active)
 {
 	setup_n(2);
 	at(5);
-	twopc_abort(&tp, "client rollback", 5);
+	twopc_abort(&tp, TWOPC_ABORT_CLIENT, "client rollback", 5);
 	cr_assert_eq(tp.state, TWOPC_ABORTED);
 	cr_assert_eq(count(EV_PREPARE), 0);
 	cr_assert_eq(count(EV_LOG_COMMIT), 0);
@@ -847,7 +851,7 @@ Test(twopc, abort_in_preparing)
 	vote(0, TWOPC_VOTE_YES, 1);
 	vote(1, TWOPC_VOTE_READONLY, 1);
 	at(2);
-	twopc_abort(&tp, "idle timeout", 2);
+	twopc_abort(&tp, TWOPC_ABORT_IDLE, "idle timeout", 2);
 	cr_assert_eq(tp.state, TWOPC_ABORTED);
 	cr_assert_eq(count_to(EV_ROLLBACK, 0), 1);
 	cr_assert_eq(count_to(EV_ROLLBACK, 1), 0);
@@ -856,7 +860,7 @@ Test(twopc, abort_in_preparing)
 	cr_assert_eq(the_reply()->state, TWOPC_ABORTED);
 	cr_assert_not_null(strstr(tp.reason, "idle timeout"));
 	/* A second abort keeps the first reason and answers nothing. */
-	twopc_abort(&tp, "second", 3);
+	twopc_abort(&tp, TWOPC_ABORT_CLIENT, "second", 3);
 	cr_assert_null(strstr(tp.reason, "second"));
 	cr_assert_eq(count(EV_REPLY), 1);
 	cr_assert_eq(count(EV_ROLLBACK), 2);
@@ -868,7 +872,7 @@ abort_changes_nothing(void)
 	enum twopc_state s = tp.state;
 	size_t n = fk.n;
 
-	twopc_abort(&tp, "too late", fk.now + 1);
+	twopc_abort(&tp, TWOPC_ABORT_CLIENT, "too late", fk.now + 1);
 	cr_assert_eq(tp.state, s, "abort moved %s to %s", twopc_state_name(s),
 	             twopc_state_name(tp.state));
 	cr_assert_eq(fk.n, n, "abort in %s did something", twopc_state_name(s));
@@ -1168,7 +1172,7 @@ random_step(struct model *m, size_t n, struct prop_stats *st)
 	} else if (r < 93) {
 		if (tp.state == TWOPC_ACTIVE || preparing)
 			m->cause = true;
-		twopc_abort(&tp, "client rollback", fk.now);
+		twopc_abort(&tp, TWOPC_ABORT_CLIENT, "client rollback", fk.now);
 	} else if (tp.state == TWOPC_LOGGING) {
 		logged(fk.now + rnd(50));
 	}
@@ -1213,8 +1217,8 @@ Test(twopc, property_random_interleavings)
 		fk.now = rnd(1000);
 		if (rnd(20) == 0) {
 			m.cause = true;
-			twopc_abort(&tp, "client rollback before commit",
-			            fk.now);
+			twopc_abort(&tp, TWOPC_ABORT_CLIENT,
+			            "client rollback before commit", fk.now);
 		} else {
 			start(fk.now);
 		}
@@ -1339,6 +1343,7 @@ Test(twopc, one_phase_vote_timeout_resolves_instead_of_aborting)
 	at(VOTE_TIMEOUT + 2);
 	twopc_resolved(&tp, 0, false, "bank1: resolved", VOTE_TIMEOUT + 2);
 	cr_assert_eq(the_reply()->state, TWOPC_ABORTED);
+	cr_assert_eq(tp.abort_kind, TWOPC_ABORT_RESOLVED);
 	/* A prepared fallback must not wait for the sweeper. */
 	cr_assert_eq(count_to(EV_ROLLBACK, 0), 1);
 	cr_assert_str_eq(tp.reason, "bank1: resolved");
