@@ -298,6 +298,24 @@ cmd_list(xact_conn *c, const char *url, const struct coord_config *cfg,
 		fprintf(stderr, "xactctl: %s\n", xact_errmsg(c));
 		return EXIT_ERROR;
 	}
+	if (xact_result_ncols(r) == 2) {
+		/* -u named a participant: its prepared branches. */
+		if (json) {
+			printf("{\"participant\": {\"url\": ");
+			json_str(url);
+			printf(", \"prepared\": [");
+			print_rows(r, true, false);
+			printf("]}}\n");
+		} else {
+			printf("participant %s: %zu prepared\n", url,
+			       xact_result_nrows(r));
+			if (xact_result_nrows(r) > 0)
+				printf("  %-24s %9s\n", "GID", "AGE");
+			print_rows(r, false, false);
+		}
+		xact_result_free(r);
+		return 0;
+	}
 	if (json) {
 		printf("{\"coordinator\": {\"url\": ");
 		json_str(url);

@@ -143,6 +143,22 @@ Test(admin, list_shows_a_transaction_stuck_in_phase_two)
 	cr_assert(strstr(out, want) != NULL, "%s", out);
 	cr_assert(strstr(out, "\"name\": \"bank2\"") != NULL, "%s", out);
 
+	/* -u at a participant lists what it holds prepared. */
+	snprintf(want, sizeof(want), "%s/xactctl -u %s list", XACT_BIN_DIR,
+	         url);
+	{
+		FILE *f = popen(want, "r");
+		size_t got;
+
+		cr_assert_not_null(f);
+		got = fread(out, 1, sizeof(out) - 1, f);
+		out[got] = '\0';
+		cr_assert_eq(pclose(f), 0, "%s", out);
+	}
+	cr_assert(strstr(out, ": 1 prepared\n") != NULL &&
+	              strstr(out, l.gid) != NULL,
+	          "%s", out);
+
 	status = xactctl_run("show", l.gid, out, sizeof(out));
 	cr_assert_eq(status, 0, "xactctl show: %d\n%s", status, out);
 	cr_assert(strstr(out, "outcome       committed\n") != NULL, "%s", out);
