@@ -63,6 +63,7 @@ struct coordinator {
 	bool ticker_started;
 	bool ticker_ran; /* it started once: the service was up */
 	atomic_bool stopping;
+	atomic_bool draining; /* stopping: no new work, decisions finish */
 	struct twopc_timing timing;
 	struct coord_stats stats;
 	atomic_uint resolvers;   /* tx_resolve_past() ones in the table */

@@ -468,6 +468,11 @@ dispatch(struct cctx *cc, nng_msg *msg)
 	if (atomic_load(&cc->co->stopping)) {
 		cctx_reply_error(cc, WIRE_E_SHUTTING_DOWN,
 		                 "coordinator is stopping");
+	} else if (atomic_load(&cc->co->draining) &&
+	           (m.type == WIRE_BEGIN || m.type == WIRE_SUBMIT ||
+	            m.type == WIRE_EXEC)) {
+		cctx_reply_error(cc, WIRE_E_SHUTTING_DOWN,
+		                 "coordinator is stopping: no new work");
 	} else if (m.gid != NULL && !gid_parse(m.gid, &(struct gid_parts){0})) {
 		cctx_reply_error(cc, WIRE_E_BAD_REQUEST, "not a gid: \"%s\"",
 		                 m.gid);
@@ -700,11 +705,72 @@ free_tx(struct hmap_node *n, void *arg)
 	return 0;
 }
 
+static int
+count_deciding(struct hmap_node *n, void *arg)
+{
+	struct tx *tx = container_of(n, struct tx, node);
+
+	pthread_mutex_lock(&tx->mu);
+	switch (tx->waiter == NULL ? TWOPC_ABORTED : tx->sm.state) {
+	case TWOPC_PREPARING:
+	case TWOPC_PRELOGGING:
+	case TWOPC_PRECOMMITTING:
+	case TWOPC_LEARNING:
+	case TWOPC_LOGGING:
+	case TWOPC_COMMITTING:
+	case TWOPC_ONE_PHASE:
+		*(unsigned *)arg += 1;
+		break;
+	case TWOPC_ACTIVE:    /* the client's: presumed abort */
+	case TWOPC_RESOLVING: /* may wait for a participant for ever */
+	case TWOPC_COMMITTED:
+	case TWOPC_ABORTED:
+		break;
+	}
+	pthread_mutex_unlock(&tx->mu);
+	return 0;
+}
+
+/*
+ * SIGTERM: refuse new work, and let the transactions whose clients wait
+ * for an outcome finish (phase 1, and phase 2 up to the commit wait) for
+ * at most a vote timeout and a commit wait. What is left is safe anyway:
+ * undecided work is presumed aborted, logged commits resume on the next
+ * start.
+ */
+static void
+drain(struct coordinator *co)
+{
+	uint64_t until =
+	    clock_now_ms() + co->cfg->vote_timeout_ms + co->cfg->commit_wait_ms;
+	unsigned n = 0;
+
+	atomic_store(&co->draining, true);
+	for (bool said = false;; said = true) {
+		n = 0;
+		pthread_mutex_lock(&co->mu);
+		hmap_foreach(&co->txs, count_deciding, &n);
+		pthread_mutex_unlock(&co->mu);
+		if (n == 0 || clock_now_ms() >= until)
+			break;
+		if (!said)
+			xlog_info("draining: %u clients wait for an outcome",
+			          n);
+		nng_msleep(20);
+	}
+	if (n > 0)
+		xlog_warn("%u transactions still being decided: they resume "
+		          "or are presumed aborted",
+		          n);
+}
+
 void
 coordinator_stop(struct coordinator *co)
 {
 	struct coord_stats *s = &co->stats;
 
+	if (co->ticker_ran && co->rep_open)
+		drain(co);
 	atomic_store(&co->stopping, true);
 	metrics_stop(co->metrics); /* its handlers read what is freed below */
 	ticker_stop(co);

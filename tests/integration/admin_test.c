@@ -195,3 +195,52 @@ Test(admin, list_says_which_participant_does_not_answer)
 	              strstr(out, "0 prepared") != NULL,
 	          "%s", out);
 }
+
+/*
+ * SIGTERM while a client waits for phase 2: the coordinator takes no new
+ * work but lets the commit finish and answer before it exits, so nothing
+ * is left prepared.
+ */
+Test(admin, sigterm_lets_the_commit_in_progress_finish)
+{
+	char *const slow_commit[] = {
+	    "XACT_FAILPOINTS=participant.recv_commit=delay(2000)", NULL};
+	const char *sql = "UPDATE accounts SET balance = balance + 1 WHERE "
+	                  "id = 2";
+	struct xact_branch one = {"bank1", &sql, 1};
+	struct transfer t = {0};
+	struct listing l = {0};
+	char gid[XACT_GID_MAX];
+	xact_conn *c;
+	xact_outcome o;
+	int status;
+
+	cr_assert_eq(
+	    hcluster_start(
+	        &C, &(struct hcluster_opts){.n = 2,
+	                                    .accounts = 2,
+	                                    .balance = 100,
+	                                    .commit_wait_ms = 10000,
+	                                    .part_env = {NULL, slow_commit}}),
+	    0, "cluster did not start");
+	cr_assert_eq(xact_connect(hcluster_url(&C), 20000, &l.c), 0);
+	cr_assert_eq(pthread_create(&t.thread, NULL, transfer_main, &t), 0);
+	cr_assert(hwait_until(committing, &l, 20000), "never in phase 2");
+	xact_disconnect(l.c);
+
+	cr_assert_eq(hproc_kill(&C.coord, SIGTERM), 0);
+	cr_assert(hwait_log(C.coord.log, "draining", 5000), "no drain");
+	cr_assert_eq(xact_connect(hcluster_url(&C), 5000, &c), 0);
+	cr_assert_neq(xact_submit(c, &one, 1, gid, &o), 0, "new work taken");
+	cr_assert(strstr(xact_errmsg(c), "stopping") != NULL, "%s",
+	          xact_errmsg(c));
+	xact_disconnect(c);
+
+	pthread_join(t.thread, NULL);
+	cr_assert(t.rc == 0 && t.o == XACT_COMMITTED,
+	          "the waiting client got rc %d outcome %d", t.rc, t.o);
+	cr_assert_eq(hproc_wait(&C.coord, 20000, &status), 0);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d",
+	          status);
+	cr_assert_eq(hpg_prepared_count(&C.pg[1]), 0, "phase 2 finished");
+}
