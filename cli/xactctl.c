@@ -13,9 +13,10 @@
  * stats prints one "name value" line per counter of the coordinator.
  * list prints the coordinator's transactions in flight and, with -c, the
  * branches prepared at each participant of the config, with their ages;
- * exit 2 when one of them did not answer. show prints one transaction:
- * its outcome, and, while it is open, its state, age and votes at the
- * coordinator and whether each participant holds it prepared.
+ * exit 2 when one of them did not answer. With -c, tls+tcp:// URLs are
+ * dialed with the config's TLS identity (tls.ca, tls.cert, tls.key). show
+ * prints one transaction: its outcome, and, while it is open, its state, age
+ * and votes at the coordinator and whether each participant holds it prepared.
  */
 #include <getopt.h>
 #include <stdbool.h>
@@ -194,6 +195,19 @@ cmd_stats(xact_conn *c, int argc)
 	return 0;
 }
 
+/* The -c config's TLS identity, for tls+tcp:// URLs (NULL: none). */
+static const struct coord_config *tls_cfg;
+
+/* Connect as the -c config's daemon would (its TLS identity, if any). */
+static int
+connect_to(const char *url, unsigned timeout, xact_conn **c)
+{
+	if (tls_cfg != NULL && tls_cfg->tls_cert != NULL)
+		return xact_connect_tls(url, timeout, tls_cfg->tls_ca,
+		                        tls_cfg->tls_cert, tls_cfg->tls_key, c);
+	return xact_connect(url, timeout, c);
+}
+
 /* s as a JSON string. */
 static void
 json_str(const char *s)
@@ -250,7 +264,7 @@ list_participant(const struct cfg_endpoint *e, unsigned timeout, bool json,
 	xact_result *r = NULL;
 	int rc = 0;
 
-	if (xact_connect(e->url, timeout, &pc) != 0 || xact_list(pc, &r) != 0)
+	if (connect_to(e->url, timeout, &pc) != 0 || xact_list(pc, &r) != 0)
 		rc = -1;
 	if (json) {
 		printf("%s{\"name\": ", first ? "" : ", ");
@@ -387,7 +401,7 @@ cmd_show(xact_conn *c, const struct coord_config *cfg, unsigned timeout,
 		xact_conn *pc = NULL;
 
 		printf("%-13s ", e->name);
-		if (xact_connect(e->url, timeout, &pc) != 0 ||
+		if (connect_to(e->url, timeout, &pc) != 0 ||
 		    xact_list(pc, &r) != 0) {
 			printf("no answer: %s\n",
 			       pc != NULL ? xact_errmsg(pc) : "out of memory");
@@ -450,7 +464,8 @@ main(int argc, char **argv)
 	}
 	if (url == NULL)
 		url = "tcp://127.0.0.1:7600";
-	if (xact_connect(url, timeout, &c) != 0) {
+	tls_cfg = &cfg;
+	if (connect_to(url, timeout, &c) != 0) {
 		fprintf(stderr, "xactctl: %s\n",
 		        c != NULL ? xact_errmsg(c) : "out of memory");
 		xact_disconnect(c);

@@ -21,6 +21,7 @@
 #include "internal.h"
 #include "log.h"
 #include "net.h"
+#include "tls.h"
 
 enum cctx_state {
 	CC_RECV, /* waiting for a request */
@@ -621,6 +622,13 @@ coordinator_start(const struct coord_config *cfg, struct coordinator **out,
 	}
 	co->cfg = cfg;
 	pthread_mutex_init(&co->mu, NULL);
+	if (tls_process_use(cfg->tls_ca, cfg->tls_cert, cfg->tls_key, err,
+	                    errlen) != 0) {
+		hmap_destroy(&co->txs);
+		pthread_mutex_destroy(&co->mu);
+		free(co);
+		return -1;
+	}
 	co->timing = (struct twopc_timing){
 	    .vote_timeout_ms = cfg->vote_timeout_ms,
 	    .commit_wait_ms = cfg->commit_wait_ms,
@@ -807,6 +815,7 @@ coordinator_stop(struct coordinator *co)
 		          (unsigned long long)s->bad_requests);
 	pthread_mutex_destroy(&co->mu);
 	recent_free(co->recent);
+	tls_process_drop();
 	free(co->peers);
 	free(co->ctxs);
 	free(co);

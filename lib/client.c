@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "gid.h"
 #include "net.h"
+#include "tls.h"
 #include "wire.h"
 #include "xact.h"
 
@@ -65,10 +66,12 @@ xact_errmsg(const xact_conn *c)
 	return c->err;
 }
 
-int
-xact_connect(const char *url, unsigned timeout_ms, xact_conn **out)
+static int
+connect_with(const char *url, unsigned timeout_ms,
+             const struct tls_identity *id, xact_conn **out)
 {
 	xact_conn *c = calloc(1, sizeof(*c));
+	char err[256];
 	nng_duration t =
 	    timeout_ms != 0 ? (nng_duration)timeout_ms : DEFAULT_TIMEOUT_MS;
 	int rv;
@@ -87,10 +90,34 @@ xact_connect(const char *url, unsigned timeout_ms, xact_conn **out)
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
 	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, WIRE_MAX_MSG + 1024);
-	if ((rv = nng_dial(c->sock, url, NULL, 0)) != 0)
-		return fail(c, "cannot connect to %s: %s", url,
-		            nng_strerror(rv));
+	if (tls_dial(c->sock, url, id, 0, err, sizeof(err)) != 0)
+		return fail(c, "cannot connect: %s", err);
 	return 0;
+}
+
+int
+xact_connect(const char *url, unsigned timeout_ms, xact_conn **out)
+{
+	return connect_with(url, timeout_ms, NULL, out);
+}
+
+int
+xact_connect_tls(const char *url, unsigned timeout_ms, const char *ca,
+                 const char *cert, const char *key, xact_conn **out)
+{
+	struct tls_identity *id;
+	char err[256];
+	int rc;
+
+	if (tls_identity_load(ca, cert, key, &id, err, sizeof(err)) != 0) {
+		*out = calloc(1, sizeof(**out));
+		if (*out != NULL)
+			fail(*out, "%s", err);
+		return -1;
+	}
+	rc = connect_with(url, timeout_ms, id, out);
+	tls_identity_free(id); /* the dialer keeps what it needs */
+	return rc;
 }
 
 void

@@ -202,6 +202,28 @@ static const struct cfg_key coord_keys[] = {
      .help = "A 2PC transaction with one participant commits in one phase: "
              "no PREPARE, no decision-log write; the participant keeps a "
              "marker row so that a lost answer can still be resolved."},
+    {.key = "tls.ca",
+     .type = CFG_STRING,
+     COORD(tls_ca),
+     .min = 1,
+     .max = 4095,
+     .help = "PEM file of the CA that signs every certificate this coordinator "
+             "accepts on tls+tcp:// (mutual authentication: peers without "
+             "one are refused). With tls.cert and tls.key."},
+    {.key = "tls.cert",
+     .type = CFG_STRING,
+     COORD(tls_cert),
+     .min = 1,
+     .max = 4095,
+     .help = "PEM file of this coordinator's certificate, shown to every peer "
+             "on tls+tcp:// (listening and dialing); its name must match "
+             "the host in the URLs others use for it."},
+    {.key = "tls.key",
+     .type = CFG_STRING,
+     COORD(tls_key),
+     .min = 1,
+     .max = 4095,
+     .help = "PEM file of the private key of tls.cert."},
     {.key = "metrics.listen",
      .type = CFG_HTTP_URL,
      COORD(metrics_listen),
@@ -332,6 +354,28 @@ static const struct cfg_key part_keys[] = {
              "this long, and a one-phase request that waited here longer "
              "than half of it is not committed. Keep it well above any "
              "client's retry window."},
+    {.key = "tls.ca",
+     .type = CFG_STRING,
+     PART(tls_ca),
+     .min = 1,
+     .max = 4095,
+     .help = "PEM file of the CA that signs every certificate this participant "
+             "accepts on tls+tcp:// (mutual authentication: peers without "
+             "one are refused). With tls.cert and tls.key."},
+    {.key = "tls.cert",
+     .type = CFG_STRING,
+     PART(tls_cert),
+     .min = 1,
+     .max = 4095,
+     .help = "PEM file of this participant's certificate, shown to every peer "
+             "on tls+tcp:// (listening and dialing); its name must match "
+             "the host in the URLs others use for it."},
+    {.key = "tls.key",
+     .type = CFG_STRING,
+     PART(tls_key),
+     .min = 1,
+     .max = 4095,
+     .help = "PEM file of the private key of tls.cert."},
     {.key = "metrics.listen",
      .type = CFG_HTTP_URL,
      PART(metrics_listen),
@@ -1511,6 +1555,9 @@ cfg_free_coord(struct coord_config *c)
 	free(c->listen);
 	free(c->log_dir);
 	free(c->metrics_listen);
+	free(c->tls_ca);
+	free(c->tls_cert);
+	free(c->tls_key);
 	free_endpoints(c->participants, c->nparticipants);
 	memset(c, 0, sizeof(*c));
 }
@@ -1525,6 +1572,9 @@ cfg_free_part(struct part_config *c)
 	free(c->database);
 	free(c->log_dir);
 	free(c->metrics_listen);
+	free(c->tls_ca);
+	free(c->tls_cert);
+	free(c->tls_key);
 	free_endpoints(c->coordinators, c->ncoordinators);
 	memset(c, 0, sizeof(*c));
 }

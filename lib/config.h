@@ -55,6 +55,7 @@ struct coord_config {
 	uint64_t compact_bytes;    /* log_compact_bytes, default 64 MiB */
 	enum xlog_level log_level; /* log_level, default info */
 	char *metrics_listen;      /* metrics.listen: http URL, optional */
+	char *tls_ca, *tls_cert, *tls_key; /* tls.*: PEM files, optional */
 };
 
 struct part_config {
@@ -67,13 +68,14 @@ struct part_config {
 	uint32_t statement_timeout_ms; /* timeouts.statement, default 30s */
 	uint32_t idle_timeout_ms;      /* timeouts.idle, default 120s */
 	char *log_dir;                 /* log_dir: the 3PC log; optional */
-	uint32_t termination_timeout_ms; /* timeouts.termination, 2s */
-	uint32_t sweep_interval_ms;      /* sweep.interval, default 10s */
-	uint32_t sweep_safety_ms;        /* sweep.safety, default 30s */
-	uint32_t one_phase_retention_ms; /* one_phase.retention, 1h */
-	uint32_t contexts;               /* contexts, default 256 */
-	enum xlog_level log_level;       /* log_level, default info */
-	char *metrics_listen;            /* metrics.listen: optional */
+	uint32_t termination_timeout_ms;   /* timeouts.termination, 2s */
+	uint32_t sweep_interval_ms;        /* sweep.interval, default 10s */
+	uint32_t sweep_safety_ms;          /* sweep.safety, default 30s */
+	uint32_t one_phase_retention_ms;   /* one_phase.retention, 1h */
+	uint32_t contexts;                 /* contexts, default 256 */
+	enum xlog_level log_level;         /* log_level, default info */
+	char *metrics_listen;              /* metrics.listen: optional */
+	char *tls_ca, *tls_cert, *tls_key; /* tls.*: PEM files, optional */
 };
 
 /* Load and validate. Returns 0, or -1 with "file:line:col: key: why". */

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tls.h"
+
 int
 net_msg_from_buf(const struct wire_buf *b, nng_msg **out)
 {
@@ -47,9 +49,12 @@ net_listen_rep(const char *url, nng_socket *out, char *err, size_t errlen)
 		snprintf(err, errlen, "rep socket: %s", nng_strerror(rv));
 		return -1;
 	}
-	if ((rv = set_common(*out)) != 0 ||
-	    (rv = nng_listen(*out, url, NULL, 0)) != 0) {
+	if ((rv = set_common(*out)) != 0) {
 		snprintf(err, errlen, "listen %s: %s", url, nng_strerror(rv));
+		nng_close(*out);
+		return -1;
+	}
+	if (tls_listen(*out, url, tls_process_identity(), err, errlen) != 0) {
 		nng_close(*out);
 		return -1;
 	}
@@ -67,9 +72,13 @@ net_dial_req(const char *url, nng_socket *out, char *err, size_t errlen)
 	}
 	if ((rv = set_common(*out)) != 0 ||
 	    (rv = nng_socket_set_ms(*out, NNG_OPT_REQ_RESENDTIME,
-	                            NNG_DURATION_INFINITE)) != 0 ||
-	    (rv = nng_dial(*out, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+	                            NNG_DURATION_INFINITE)) != 0) {
 		snprintf(err, errlen, "dial %s: %s", url, nng_strerror(rv));
+		nng_close(*out);
+		return -1;
+	}
+	if (tls_dial(*out, url, tls_process_identity(), NNG_FLAG_NONBLOCK, err,
+	             errlen) != 0) {
 		nng_close(*out);
 		return -1;
 	}

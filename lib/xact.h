@@ -49,6 +49,14 @@ typedef enum xact_outcome {
 int xact_connect(const char *url, unsigned timeout_ms, xact_conn **out);
 void xact_disconnect(xact_conn *c);
 
+/*
+ * The same over tls+tcp://, showing the certificate cert (key: its
+ * private key) and accepting only a peer whose certificate the CA in ca
+ * signed and names the host in url. All three are PEM files.
+ */
+int xact_connect_tls(const char *url, unsigned timeout_ms, const char *ca,
+                     const char *cert, const char *key, xact_conn **out);
+
 /* Why the last call on c (or on a tx of c) failed, or aborted. */
 const char *xact_errmsg(const xact_conn *c);
 

@@ -31,6 +31,7 @@
 #include "pg.h"
 #include "sweeper.h"
 #include "termination.h"
+#include "tls.h"
 
 #define MAX_RESULT_BYTES (8u << 20)
 
@@ -483,6 +484,11 @@ participant_start(const struct part_config *cfg, struct participant **out,
 		return -1;
 	}
 	p->cfg = cfg;
+	if (tls_process_use(cfg->tls_ca, cfg->tls_cert, cfg->tls_key, err,
+	                    errlen) != 0) {
+		free(p);
+		return -1;
+	}
 	if (pg_pool_open(cfg->database, cfg->pool_size,
 	                 cfg->statement_timeout_ms, &p->work_pool, err,
 	                 errlen) != 0 ||
@@ -554,4 +560,5 @@ participant_stop(struct participant *p)
 	          (unsigned long long)atomic_load(&p->bad_requests));
 	free(p->ctxs);
 	free(p);
+	tls_process_drop();
 }

@@ -1301,6 +1301,30 @@ part_addr(const struct hcluster *c, int i)
 	return isolated(c, i) ? c->net.ns_addr : host_addr(c);
 }
 
+/* A daemon's URL: tls+tcp://localhost:PORT (the certificates' name)
+ * with opts.tls, else tcp://ADDR:PORT. */
+static void
+daemon_url(const struct hcluster *c, const char *addr, int port, char *buf,
+           size_t len)
+{
+	if (c->opts.tls)
+		snprintf(buf, len, "tls+tcp://localhost:%d", port);
+	else
+		snprintf(buf, len, "tcp://%s:%d", addr, port);
+}
+
+/* tls: ca, cert and key of the cluster's test certificates. */
+static void
+yaml_tls(const struct hcluster *c, FILE *f)
+{
+	if (c->opts.tls)
+		fprintf(f,
+		        "tls:\n  ca: \"%s/certs/ca.pem\"\n"
+		        "  cert: \"%s/certs/node.pem\"\n"
+		        "  key: \"%s/certs/node.key\"\n",
+		        c->dir, c->dir, c->dir);
+}
+
 static const char *
 log_level(const struct hcluster *c)
 {
@@ -1326,9 +1350,14 @@ write_coord_conf(struct hcluster *c)
 	        "node: %s\nlisten: \"%s\"\nlog_dir: \"%s/coord-log\"\n"
 	        "log_level: %s\nparticipants:\n",
 	        COORD_NODE, c->url, c->dir, log_level(c));
-	for (int i = 0; i < c->n; i++)
-		fprintf(f, "  - name: bank%d\n    url: \"tcp://%s:%d\"\n",
-		        i + 1, part_addr(c, i), c->part_port[i]);
+	for (int i = 0; i < c->n; i++) {
+		char url[96];
+
+		daemon_url(c, part_addr(c, i), c->part_port[i], url,
+		           sizeof(url));
+		fprintf(f, "  - name: bank%d\n    url: \"%s\"\n", i + 1, url);
+	}
+	yaml_tls(c, f);
 	yaml_durations(f, "timeouts", keys, ms, 5);
 	if (o->protocol != NULL)
 		fprintf(f, "protocol: %s\n", o->protocol);
@@ -1353,17 +1382,20 @@ write_part_conf(struct hcluster *c, int i)
 	                        o->termination_timeout_ms};
 	const unsigned sms[] = {o->sweep_interval_ms, o->sweep_safety_ms};
 	FILE *f = fopen(c->part_conf[i], "w");
+	char url[96];
 
 	if (f == NULL) {
 		herr("cannot create %s: %s", c->part_conf[i], strerror(errno));
 		return -1;
 	}
+	daemon_url(c, part_addr(c, i), c->part_port[i], url, sizeof(url));
 	fprintf(f,
-	        "name: bank%d\nlisten: \"tcp://%s:%d\"\n"
+	        "name: bank%d\nlisten: \"%s\"\n"
 	        "database: \"%s\"\nlog_level: %s\ncoordinators:\n"
 	        "  - node: %s\n    url: \"%s\"\nlog_dir: \"%s/bank%d-log\"\n",
-	        i + 1, part_addr(c, i), c->part_port[i], c->pg[i].conninfo,
-	        log_level(c), COORD_NODE, c->url, c->dir, i + 1);
+	        i + 1, url, c->pg[i].conninfo, log_level(c), COORD_NODE, c->url,
+	        c->dir, i + 1);
+	yaml_tls(c, f);
 	if (o->pool_size != 0)
 		fprintf(f, "pool_size: %u\n", o->pool_size);
 	if (o->part_contexts != 0)
@@ -1405,8 +1437,7 @@ pick_ports(struct hcluster *c)
 				dup = dup || *all[j] == *all[i];
 		} while (dup);
 	}
-	snprintf(c->url, sizeof c->url, "tcp://%s:%d", host_addr(c),
-	         c->coord_port);
+	daemon_url(c, host_addr(c), c->coord_port, c->url, sizeof c->url);
 	return 0;
 }
 
@@ -1562,6 +1593,16 @@ hcluster_start(struct hcluster *c, const struct hcluster_opts *o)
 	/* postgres must reach its own pgN dirs inside */
 	if (chmod(c->dir, 0755) != 0 || cluster_setup(c) != 0)
 		goto fail;
+	if (c->opts.tls) {
+		char cmd[HPATH_MAX + 64];
+
+		snprintf(cmd, sizeof(cmd), "%s/scripts/test-certs %s/certs",
+		         XACT_SOURCE_DIR, c->dir);
+		if (system(cmd) != 0) {
+			herr("%s failed", cmd);
+			goto fail;
+		}
+	}
 	/*
 	 * From picking the daemons' ports until they listen, under the ports
 	 * lock. The participants start side by side, the coordinator after

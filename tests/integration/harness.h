@@ -171,6 +171,9 @@ struct hcluster_opts {
 	/* both */
 	const char *log_level; /* NULL: "info" */
 	bool metrics;          /* serve /metrics (coord_metrics_port...) */
+	/* tls+tcp://localhost everywhere, certificates in dir/certs made by
+	 * scripts/test-certs (node.*: every daemon; stranger.*: refused) */
+	bool tls;
 	/*
 	 * 1..n: participant bankN and its database run in a network
 	 * namespace of their own (hnet), for hcluster_cut(); 0: none.
@@ -194,7 +197,7 @@ struct hcluster {
 	int coord_metrics_port;              /* with opts.metrics */
 	int part_metrics_port[HCLUSTER_MAX]; /* likewise */
 	char coord_conf[HPATH_MAX];
-	char url[64]; /* tcp://<address>:<coord_port> */
+	char url[96]; /* tcp://<address>:<coord_port> */
 	/*
 	 * With opts.isolate, the coordinator and the other participants
 	 * listen on net.host_addr (ours, so reachable from loopback and

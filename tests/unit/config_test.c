@@ -201,6 +201,25 @@ Test(config, example_participants)
 	}
 }
 
+Test(config, example_tls)
+{
+	struct coord_config c;
+	struct part_config p;
+
+	load_coord_ok(XACT_SOURCE_DIR "/config/tls/coordinator.yaml", &c);
+	cr_assert_str_eq(c.listen, "tls+tcp://localhost:7600");
+	cr_assert_str_eq(c.tls_ca, "/etc/xact/certs/ca.pem");
+	cr_assert_str_eq(c.tls_cert, "/etc/xact/certs/node.pem");
+	cr_assert_str_eq(c.tls_key, "/etc/xact/certs/node.key");
+	cr_assert_str_eq(c.metrics_listen, "http://127.0.0.1:9100");
+	load_part_ok(XACT_SOURCE_DIR "/config/tls/participant-bank1.yaml", &p);
+	cr_assert_str_eq(p.listen, c.participants[0].url);
+	cr_assert_str_eq(p.coordinators[0].url, c.listen);
+	cr_assert_str_eq(p.tls_cert, c.tls_cert);
+	cfg_free_part(&p);
+	cfg_free_coord(&c);
+}
+
 /* Each demo participant is one the demo coordinator lists, and vice versa. */
 Test(config, examples_agree)
 {
