@@ -127,6 +127,10 @@ enum wire_outcome coord_outcome(struct coordinator *co, const char *gid,
 void tx_resolve_past(struct coordinator *co, const char *gid, struct cctx *cc);
 void tx_free(struct tx *tx);
 
+/* A request to participant peer ended with rv (0: answered), for the
+ * metrics of its reachability. */
+void note_peer(struct coordinator *co, size_t peer, int rv);
+
 /* An admin LIST: the transactions in the table (xact_list()). */
 void coord_handle_list(struct cctx *cc, struct coordinator *co);
 

@@ -140,6 +140,7 @@ exec_reply(void *arg, int rv, const struct wire_msg *m, const void *raw,
 	tx->outstanding--;
 	tx->busy = false;
 	tx->last_active_ms = clock_now_ms();
+	note_peer(tx->co, ec->peer, rv);
 	if (rv != 0 || (m->type != WIRE_RESULT && m->type != WIRE_ERROR)) {
 		/*
 		 * The statement may or may not have run there: the branch is
@@ -264,6 +265,7 @@ handle_exec(struct cctx *cc, const struct wire_msg *m)
 	if (rv != 0) {
 		tx->outstanding--;
 		tx->busy = false;
+		note_peer(co, (size_t)peer, rv);
 		tx_abort(tx, TWOPC_ABORT_UNREACHABLE,
 		         "a participant could not be reached");
 		pthread_mutex_unlock(&tx->mu);

@@ -194,5 +194,7 @@ coord_health(void *arg)
 {
 	struct coordinator *co = arg;
 
-	return atomic_load(&co->stopping) ? "stopping" : NULL;
+	return atomic_load(&co->draining) || atomic_load(&co->stopping)
+	           ? "stopping"
+	           : NULL;
 }

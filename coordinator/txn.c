@@ -183,6 +183,14 @@ tx_start_commit(struct tx *tx)
 
 /* ---- requests to participants ---- */
 
+void
+note_peer(struct coordinator *co, size_t peer, int rv)
+{
+	atomic_store(&co->stats.peer_down[peer], rv != 0);
+	if (rv != 0)
+		atomic_fetch_add(&co->stats.peer_failures[peer], 1);
+}
+
 enum call_kind {
 	CALL_PREPARE,
 	CALL_COMMIT,
@@ -217,13 +225,7 @@ branch_reply(void *arg, int rv, const struct wire_msg *m, const void *raw,
 	(void)rawlen;
 	pthread_mutex_lock(&tx->mu);
 	tx->outstanding--;
-	{
-		size_t peer = tx->branches[bc->branch].peer;
-
-		atomic_store(&tx->co->stats.peer_down[peer], rv != 0);
-		if (rv != 0)
-			atomic_fetch_add(&tx->co->stats.peer_failures[peer], 1);
-	}
+	note_peer(tx->co, tx->branches[bc->branch].peer, rv);
 	switch (bc->kind) {
 	case CALL_PREPARE:
 		if (rv == NNG_ETIMEDOUT) {
@@ -347,6 +349,7 @@ call_branch(struct tx *tx, size_t branch, enum call_kind kind,
 		tx->outstanding--;
 		free(bc);
 	}
+	note_peer(tx->co, tx->branches[branch].peer, rv);
 	xlog_warn("gid=%s cannot send a request to %s: %s", tx->gid,
 	          peer_name(p), nng_strerror(rv));
 	if (kind == CALL_PREPARE)
@@ -945,8 +948,11 @@ list_one(struct hmap_node *n, void *arg)
 
 		len += k > 0 ? (size_t)k : 0;
 	}
+	/* begun after now was read: age 0 */
 	snprintf(age, sizeof(age), "%llu",
-	         (unsigned long long)(w->now - tx->begun_ms));
+	         (unsigned long long)(w->now > tx->begun_ms
+	                                  ? w->now - tx->begun_ms
+	                                  : 0));
 	wire_put_str(w->b, WIRE_T_CELL, tx->gid);
 	wire_put_str(w->b, WIRE_T_CELL, twopc_state_name(tx->sm.state));
 	wire_put_str(w->b, WIRE_T_CELL, age);

@@ -109,7 +109,12 @@ xact_connect_tls(const char *url, unsigned timeout_ms, const char *ca,
 	char err[256];
 	int rc;
 
-	if (tls_identity_load(ca, cert, key, &id, err, sizeof(err)) != 0) {
+	if (ca == NULL || cert == NULL || key == NULL)
+		snprintf(err, sizeof(err),
+		         "TLS needs a CA, a certificate and "
+		         "its key");
+	if (ca == NULL || cert == NULL || key == NULL ||
+	    tls_identity_load(ca, cert, key, &id, err, sizeof(err)) != 0) {
 		*out = calloc(1, sizeof(**out));
 		if (*out != NULL)
 			fail(*out, "%s", err);

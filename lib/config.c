@@ -1512,12 +1512,33 @@ out:
 
 /* ---- public API ------------------------------------------------------- */
 
+/* tls.ca, tls.cert and tls.key go together. */
+static int
+check_tls(const char *path, const char *ca, const char *cert, const char *key,
+          char *err, size_t errlen)
+{
+	int n = (ca != NULL) + (cert != NULL) + (key != NULL);
+
+	if (n == 0 || n == 3)
+		return 0;
+	snprintf(err, errlen,
+	         "%s: tls: ca, cert and key go together (%s "
+	         "is missing)",
+	         path,
+	         ca == NULL     ? "ca"
+	         : cert == NULL ? "cert"
+	                        : "key");
+	return -1;
+}
+
 int
 cfg_load_coord(const char *path, struct coord_config *out, char *err,
                size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
-	if (load(path, coord_keys, NKEYS(coord_keys), out, err, errlen) != 0) {
+	if (load(path, coord_keys, NKEYS(coord_keys), out, err, errlen) != 0 ||
+	    check_tls(path, out->tls_ca, out->tls_cert, out->tls_key, err,
+	              errlen) != 0) {
 		cfg_free_coord(out);
 		return -1;
 	}
@@ -1529,7 +1550,9 @@ cfg_load_part(const char *path, struct part_config *out, char *err,
               size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
-	if (load(path, part_keys, NKEYS(part_keys), out, err, errlen) != 0) {
+	if (load(path, part_keys, NKEYS(part_keys), out, err, errlen) != 0 ||
+	    check_tls(path, out->tls_ca, out->tls_cert, out->tls_key, err,
+	              errlen) != 0) {
 		cfg_free_part(out);
 		return -1;
 	}

@@ -4,6 +4,7 @@
 #include "metrics.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -23,7 +24,40 @@ struct metrics {
 	metrics_render_fn render;
 	metrics_health_fn health;
 	void *arg;
+	pthread_mutex_t mu;
+	pthread_cond_t idle;
+	unsigned running; /* handlers inside render or health */
+	bool stopping;    /* from now on they answer 503, touching nothing */
 };
+
+/*
+ * NNG does not wait for a handler it has started when the server stops:
+ * a stopped one stays here (reachable, not freed) so that a late handler
+ * finds it stopping instead of freed memory. A daemon stops once.
+ */
+static struct metrics *retired;
+
+/* Whether the handler may call render or health; leave() after. */
+static bool
+enter(struct metrics *m)
+{
+	bool ok;
+
+	pthread_mutex_lock(&m->mu);
+	ok = !m->stopping;
+	m->running += ok;
+	pthread_mutex_unlock(&m->mu);
+	return ok;
+}
+
+static void
+leave(struct metrics *m)
+{
+	pthread_mutex_lock(&m->mu);
+	if (--m->running == 0)
+		pthread_cond_broadcast(&m->idle);
+	pthread_mutex_unlock(&m->mu);
+}
 
 static void
 put(struct metrics_text *t, const char *fmt, ...)
@@ -132,11 +166,20 @@ on_metrics(nng_aio *aio)
 	struct metrics *m = handler_metrics(aio);
 	struct metrics_text t = {.cap = TEXT_CAP};
 
+	if (!enter(m)) {
+		static const char msg[] = "stopping\n";
+
+		respond(aio, NNG_HTTP_STATUS_SERVICE_UNAVAILABLE, "text/plain",
+		        msg, sizeof(msg) - 1);
+		return;
+	}
 	if ((t.buf = malloc(t.cap)) == NULL) {
+		leave(m);
 		nng_aio_finish(aio, NNG_ENOMEM);
 		return;
 	}
 	m->render(m->arg, &t);
+	leave(m);
 	if (t.full) {
 		static const char msg[] = "metrics exceed their buffer\n";
 
@@ -154,11 +197,18 @@ static void
 on_healthz(nng_aio *aio)
 {
 	struct metrics *m = handler_metrics(aio);
-	const char *why = m->health(m->arg);
+	const char *why = "stopping";
 	char body[256];
 	int n;
 
-	n = snprintf(body, sizeof(body), "%s\n", why == NULL ? "ok" : why);
+	if (enter(m)) {
+		why = m->health(m->arg);
+		n = snprintf(body, sizeof(body), "%s\n",
+		             why == NULL ? "ok" : why);
+		leave(m);
+	} else {
+		n = snprintf(body, sizeof(body), "%s\n", why);
+	}
 	if (n < 0 || (size_t)n >= sizeof(body))
 		n = (int)sizeof(body) - 1;
 	respond(aio,
@@ -201,6 +251,8 @@ metrics_start(const char *url, metrics_render_fn render,
 	m->render = render;
 	m->health = health;
 	m->arg = arg;
+	pthread_mutex_init(&m->mu, NULL);
+	pthread_cond_init(&m->idle, NULL);
 	if ((rv = nng_url_parse(&u, url)) != 0 ||
 	    strcmp(u->u_scheme, "http") != 0) {
 		snprintf(err, errlen,
@@ -231,7 +283,13 @@ metrics_stop(struct metrics *m)
 {
 	if (m == NULL)
 		return;
+	pthread_mutex_lock(&m->mu);
+	m->stopping = true;
+	while (m->running > 0)
+		pthread_cond_wait(&m->idle, &m->mu);
+	pthread_mutex_unlock(&m->mu);
 	nng_http_server_stop(m->srv);
 	nng_http_server_release(m->srv);
-	free(m);
+	free(retired);
+	retired = m;
 }

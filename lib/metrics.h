@@ -57,7 +57,8 @@ struct metrics;
 int metrics_start(const char *url, metrics_render_fn render,
                   metrics_health_fn health, void *arg, struct metrics **out,
                   char *err, size_t errlen);
-/* Stop serving (waits for running handlers); NULL is fine. */
+/* Stop serving: waits for handlers inside render or health, and later
+ * ones answer 503 without calling them; NULL is fine. */
 void metrics_stop(struct metrics *m);
 
 #endif

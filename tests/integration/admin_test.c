@@ -210,7 +210,7 @@ Test(admin, sigterm_lets_the_commit_in_progress_finish)
 	struct xact_branch one = {"bank1", &sql, 1};
 	struct transfer t = {0};
 	struct listing l = {0};
-	char gid[XACT_GID_MAX];
+	char gid[XACT_GID_MAX], body[256];
 	xact_conn *c;
 	xact_outcome o;
 	int status;
@@ -221,15 +221,23 @@ Test(admin, sigterm_lets_the_commit_in_progress_finish)
 	                                    .accounts = 2,
 	                                    .balance = 100,
 	                                    .commit_wait_ms = 10000,
+	                                    .metrics = true,
 	                                    .part_env = {NULL, slow_commit}}),
 	    0, "cluster did not start");
 	cr_assert_eq(xact_connect(hcluster_url(&C), 20000, &l.c), 0);
 	cr_assert_eq(pthread_create(&t.thread, NULL, transfer_main, &t), 0);
 	cr_assert(hwait_until(committing, &l, 20000), "never in phase 2");
 	xact_disconnect(l.c);
+	cr_assert_eq(
+	    hhttp_get(C.coord_metrics_port, "/healthz", body, sizeof(body)),
+	    200, "%s", body);
 
 	cr_assert_eq(hproc_kill(&C.coord, SIGTERM), 0);
 	cr_assert(hwait_log(C.coord.log, "draining", 5000), "no drain");
+	/* A load balancer sees it going while it drains. */
+	cr_assert_eq(
+	    hhttp_get(C.coord_metrics_port, "/healthz", body, sizeof(body)),
+	    503, "%s", body);
 	cr_assert_eq(xact_connect(hcluster_url(&C), 5000, &c), 0);
 	cr_assert_neq(xact_submit(c, &one, 1, gid, &o), 0, "new work taken");
 	cr_assert(strstr(xact_errmsg(c), "stopping") != NULL, "%s",

@@ -3,6 +3,7 @@
  * Prometheus scrapes moves with the work done.
  */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -43,12 +44,13 @@ Test(metrics, coordinator_and_participants_serve_metrics_and_health)
 	xact_conn *c;
 	xact_outcome o;
 
-	cr_assert_eq(
-	    hcluster_start(&C, &(struct hcluster_opts){.n = 2,
-	                                               .accounts = 4,
-	                                               .balance = 100,
-	                                               .metrics = true}),
-	    0, "cluster did not start");
+	cr_assert_eq(hcluster_start(
+	                 &C, &(struct hcluster_opts){.n = 2,
+	                                             .accounts = 4,
+	                                             .balance = 100,
+	                                             .request_timeout_ms = 2000,
+	                                             .metrics = true}),
+	             0, "cluster did not start");
 	cr_assert_eq(coord_metric("xact_transactions_committed_total"), 0, "%s",
 	             body);
 	cr_assert(strstr(body, "# TYPE xact_transactions_committed_total "
@@ -108,6 +110,30 @@ Test(metrics, coordinator_and_participants_serve_metrics_and_health)
 	cr_assert_eq(
 	    hhttp_get(C.coord_metrics_port, "/nothing", body, sizeof(body)),
 	    404);
+
+	/* bank2 gone: a statement sent there marks it down. */
+	{
+		int status;
+		xact_tx *tx;
+		xact_result *r = NULL;
+
+		cr_assert_eq(hproc_kill(&C.part[1], SIGKILL), 0);
+		cr_assert_eq(hproc_wait(&C.part[1], 10000, &status), 0);
+		cr_assert_eq(xact_connect(hcluster_url(&C), 20000, &c), 0);
+		cr_assert_eq(xact_begin(c, &tx), 0, "%s", xact_errmsg(c));
+		cr_assert_neq(xact_exec(tx, "bank2", "SELECT 1", &r), 0);
+		xact_result_free(r);
+		xact_tx_free(tx);
+		xact_disconnect(c);
+	}
+	cr_assert_eq(coord_metric("xact_participant_up{participant=\"bank2\"}"),
+	             0, "%s", body);
+	cr_assert_gt(hmetric(body, "xact_participant_failed_requests_total{"
+	                           "participant=\"bank2\"}"),
+	             0, "%s", body);
+	cr_assert_eq(
+	    hmetric(body, "xact_participant_up{participant=\"bank1\"}"), 1,
+	    "%s", body);
 }
 
 static int part_port;
