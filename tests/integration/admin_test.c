@@ -92,10 +92,37 @@ xactctl_run(const char *cmdname, const char *arg, char *out, size_t len)
 	return pclose(f);
 }
 
+/*
+ * A two-participant transfer in the background whose COMMIT bank2 holds
+ * for commit_delay: returns once the coordinator lists it in phase 2, its
+ * gid in l->gid (l->c stays connected).
+ */
+static void
+start_in_phase_two(const char *commit_delay, bool metrics, struct transfer *t,
+                   struct listing *l)
+{
+	static char failpoint[128];
+	char *const slow_commit[] = {failpoint, NULL};
+
+	snprintf(failpoint, sizeof(failpoint),
+	         "XACT_FAILPOINTS=participant.recv_commit=delay(%s)",
+	         commit_delay);
+	cr_assert_eq(
+	    hcluster_start(
+	        &C, &(struct hcluster_opts){.n = 2,
+	                                    .accounts = 2,
+	                                    .balance = 100,
+	                                    .commit_wait_ms = 10000,
+	                                    .metrics = metrics,
+	                                    .part_env = {NULL, slow_commit}}),
+	    0, "cluster did not start");
+	cr_assert_eq(xact_connect(hcluster_url(&C), 20000, &l->c), 0);
+	cr_assert_eq(pthread_create(&t->thread, NULL, transfer_main, t), 0);
+	cr_assert(hwait_until(committing, l, 20000), "never in phase 2");
+}
+
 Test(admin, list_shows_a_transaction_stuck_in_phase_two)
 {
-	char *const slow_commit[] = {
-	    "XACT_FAILPOINTS=participant.recv_commit=delay(4000)", NULL};
 	struct transfer t = {0};
 	struct listing l = {0};
 	char out[8192], want[256], url[64];
@@ -103,18 +130,7 @@ Test(admin, list_shows_a_transaction_stuck_in_phase_two)
 	xact_conn *p2;
 	int status;
 
-	cr_assert_eq(
-	    hcluster_start(
-	        &C, &(struct hcluster_opts){.n = 2,
-	                                    .accounts = 2,
-	                                    .balance = 100,
-	                                    .commit_wait_ms = 10000,
-	                                    .part_env = {NULL, slow_commit}}),
-	    0, "cluster did not start");
-	cr_assert_eq(xact_connect(hcluster_url(&C), 20000, &l.c), 0);
-	cr_assert_eq(pthread_create(&t.thread, NULL, transfer_main, &t), 0);
-	cr_assert(hwait_until(committing, &l, 20000),
-	          "never listed in phase 2");
+	start_in_phase_two("4000", false, &t, &l);
 
 	/* bank2 has not had its COMMIT yet: still prepared there. */
 	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", C.part_port[1]);
@@ -203,8 +219,6 @@ Test(admin, list_says_which_participant_does_not_answer)
  */
 Test(admin, sigterm_lets_the_commit_in_progress_finish)
 {
-	char *const slow_commit[] = {
-	    "XACT_FAILPOINTS=participant.recv_commit=delay(2000)", NULL};
 	const char *sql = "UPDATE accounts SET balance = balance + 1 WHERE "
 	                  "id = 2";
 	struct xact_branch one = {"bank1", &sql, 1};
@@ -215,18 +229,7 @@ Test(admin, sigterm_lets_the_commit_in_progress_finish)
 	xact_outcome o;
 	int status;
 
-	cr_assert_eq(
-	    hcluster_start(
-	        &C, &(struct hcluster_opts){.n = 2,
-	                                    .accounts = 2,
-	                                    .balance = 100,
-	                                    .commit_wait_ms = 10000,
-	                                    .metrics = true,
-	                                    .part_env = {NULL, slow_commit}}),
-	    0, "cluster did not start");
-	cr_assert_eq(xact_connect(hcluster_url(&C), 20000, &l.c), 0);
-	cr_assert_eq(pthread_create(&t.thread, NULL, transfer_main, &t), 0);
-	cr_assert(hwait_until(committing, &l, 20000), "never in phase 2");
+	start_in_phase_two("2000", true, &t, &l);
 	xact_disconnect(l.c);
 	cr_assert_eq(
 	    hhttp_get(C.coord_metrics_port, "/healthz", body, sizeof(body)),
