@@ -7,6 +7,8 @@
  *   xactctl [-u URL | -c coordinator.yaml] stats
  *   xactctl [-u URL | -c coordinator.yaml] list [--json]
  *   xactctl [-u URL | -c coordinator.yaml] show GID
+ *   xactctl [-u URL | -c coordinator.yaml] resolve GID --commit|--abort
+ *           --reason WHY [--as WHO]
  *
  * Exit: 0 committed, 1 aborted (reason on stderr), 2 error (outcome of an
  * exec unknown: ask with status), 3 status: in progress.
@@ -17,12 +19,18 @@
  * dialed with the config's TLS identity (tls.ca, tls.cert, tls.key). show
  * prints one transaction: its outcome, and, while it is open, its state, age
  * and votes at the coordinator and whether each participant holds it prepared.
+ * resolve is an operator's decision (docs/operations.md): exit 0 when it is
+ * the outcome now, 1 when the coordinator refused it (it would contradict
+ * the decision log, or it is still deciding), 2 on error. WHO defaults to
+ * user@host.
  */
 #include <getopt.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "xact.h"
@@ -44,6 +52,8 @@ usage(FILE *f)
 	        "       xactctl [-u URL | -c FILE] [-t MS] stats\n"
 	        "       xactctl [-u URL | -c FILE] [-t MS] list [--json]\n"
 	        "       xactctl [-u URL | -c FILE] [-t MS] show GID\n"
+	        "       xactctl [-u URL | -c FILE] [-t MS] resolve GID "
+	        "--commit|--abort --reason WHY [--as WHO]\n"
 	        "  -u URL   coordinator URL (default $XACT_URL or "
 	        "tcp://127.0.0.1:7600)\n"
 	        "  -c FILE  take the URL from the coordinator's config file\n"
@@ -175,6 +185,65 @@ cmd_status(xact_conn *c, int argc, char **argv)
 	                           : EXIT_IN_PROGRESS;
 }
 
+/* user@host of whoever runs this. */
+static void
+default_who(char *buf, size_t len)
+{
+	const struct passwd *pw = getpwuid(geteuid());
+	char host[64] = "?";
+
+	gethostname(host, sizeof(host) - 1);
+	snprintf(buf, len, "%s@%s", pw != NULL ? pw->pw_name : "?", host);
+}
+
+static int
+cmd_resolve(xact_conn *c, int argc, char **argv)
+{
+	const char *gid = NULL, *why = NULL, *who = NULL;
+	xact_outcome decision = 0, o;
+	char me[128];
+	int rc;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--commit") == 0 ||
+		    strcmp(argv[i], "--abort") == 0) {
+			if (decision != 0) {
+				fprintf(stderr, "xactctl: resolve: one of "
+				                "--commit and --abort\n");
+				return EXIT_ERROR;
+			}
+			decision =
+			    argv[i][2] == 'c' ? XACT_COMMITTED : XACT_ABORTED;
+		} else if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc) {
+			why = argv[++i];
+		} else if (strcmp(argv[i], "--as") == 0 && i + 1 < argc) {
+			who = argv[++i];
+		} else if (argv[i][0] != '-' && gid == NULL) {
+			gid = argv[i];
+		} else {
+			fprintf(stderr, "xactctl: resolve: unexpected \"%s\"\n",
+			        argv[i]);
+			return EXIT_ERROR;
+		}
+	}
+	if (gid == NULL || decision == 0 || why == NULL || why[0] == '\0') {
+		fprintf(stderr, "xactctl: resolve takes GID, --commit or "
+		                "--abort, and --reason WHY\n");
+		return EXIT_ERROR;
+	}
+	if (who == NULL) {
+		default_who(me, sizeof(me));
+		who = me;
+	}
+	rc = xact_resolve(c, gid, decision, who, why, &o);
+	if (rc != 0) {
+		fprintf(stderr, "xactctl: %s\n", xact_errmsg(c));
+		return rc == 1 ? 1 : EXIT_ERROR;
+	}
+	printf("%s %s: %s\n", gid, outcome_name(o), xact_errmsg(c));
+	return 0;
+}
+
 static int
 cmd_stats(xact_conn *c, int argc)
 {
@@ -246,7 +315,7 @@ print_rows(const xact_result *r, bool json, bool coordinator)
 			printf(", \"age_ms\": %s}", age);
 			continue;
 		}
-		printf("  %-24s ", gid);
+		printf("  %-30s ", gid);
 		if (coordinator)
 			printf("%-13s ", xact_result_value(r, i, 1));
 		printf("%8.1fs", strtod(age, NULL) / 1000);
@@ -288,7 +357,7 @@ list_participant(const struct cfg_endpoint *e, unsigned timeout, bool json,
 		printf("participant %s (%s): %zu prepared\n", e->name, e->url,
 		       xact_result_nrows(r));
 		if (xact_result_nrows(r) > 0)
-			printf("  %-24s %9s\n", "GID", "AGE");
+			printf("  %-30s %9s\n", "GID", "AGE");
 		print_rows(r, false, false);
 	}
 	xact_result_free(r);
@@ -324,7 +393,7 @@ cmd_list(xact_conn *c, const char *url, const struct coord_config *cfg,
 			printf("participant %s: %zu prepared\n", url,
 			       xact_result_nrows(r));
 			if (xact_result_nrows(r) > 0)
-				printf("  %-24s %9s\n", "GID", "AGE");
+				printf("  %-30s %9s\n", "GID", "AGE");
 			print_rows(r, false, false);
 		}
 		xact_result_free(r);
@@ -340,7 +409,7 @@ cmd_list(xact_conn *c, const char *url, const struct coord_config *cfg,
 		printf("coordinator %s: %zu in flight\n", url,
 		       xact_result_nrows(r));
 		if (xact_result_nrows(r) > 0)
-			printf("  %-24s %-13s %9s  %s\n", "GID", "STATE", "AGE",
+			printf("  %-30s %-13s %9s  %s\n", "GID", "STATE", "AGE",
 			       "PARTICIPANTS");
 		print_rows(r, false, true);
 	}
@@ -481,6 +550,8 @@ main(int argc, char **argv)
 	else if (strcmp(argv[optind], "show") == 0)
 		rc = cmd_show(c, &cfg, timeout, argc - optind - 1,
 		              argv + optind + 1);
+	else if (strcmp(argv[optind], "resolve") == 0)
+		rc = cmd_resolve(c, argc - optind - 1, argv + optind + 1);
 	else if (strcmp(argv[optind], "list") == 0)
 		rc = cmd_list(c, url, &cfg, timeout, argc - optind - 1,
 		              argv + optind + 1);

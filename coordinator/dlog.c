@@ -6,6 +6,9 @@
  *   END          gid NUL
  *   PRECOMMIT    as COMMIT (3PC: the coordinator proposed commit)
  *   HORIZON      u64 LE incarnation, u64 LE seq (written by compaction)
+ *   GENESIS      u64 LE: the log's first incarnation
+ *   HEURISTIC    as COMMIT, then u8 decision (1 commit, 2 abort),
+ *                who NUL, why NUL: an operator's decision
  *
  * HORIZON carries the retention horizon across a compaction: the COMMIT and
  * END records whose replay would rebuild it are exactly what compaction
@@ -14,6 +17,16 @@
  * Replay is idempotent (compaction may write a COMMIT that a queued append
  * writes again; an END may arrive for a COMMIT compacted away): a repeated
  * COMMIT is ignored and an END without COMMIT is dropped.
+ *
+ * GENESIS: a new log starts at an incarnation taken from the wall clock in
+ * milliseconds, far above any incarnation of a log that was lost or
+ * replaced before it, and records it. A gid whose incarnation is outside
+ * [genesis, current] was not issued by this log: it cannot presume its
+ * abort (dlog_issued). A log from before GENESIS began at 1.
+ *
+ * HEURISTIC: an operator decided a gid this log holds no decision for.
+ * Commit opens an entry like COMMIT (phase 2 finishes it, END closes it);
+ * abort is an ended entry that answers DLOG_ABORTED while retained.
  *
  * 3PC: PRECOMMIT opens an entry that a later COMMIT turns into a commit.
  * END of a PRECOMMIT without COMMIT means the participants aborted it:
@@ -29,6 +42,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "clock.h"
 #include "failpoint.h"
 #include "gid.h"
 #include "hmap.h"
@@ -41,7 +55,11 @@ enum {
 	REC_END = 3,
 	REC_HORIZON = 4,
 	REC_PRECOMMIT = 5,
+	REC_GENESIS = 6,
+	REC_HEURISTIC = 7,
 };
+
+enum { HEUR_NONE, HEUR_COMMIT, HEUR_ABORT };
 
 #define MAX_NAMES DLOG_MAX_NAMES
 
@@ -49,16 +67,18 @@ struct entry {
 	struct hmap_node node;
 	struct entry *next_ended; /* FIFO of ended entries, oldest first */
 	bool ended;
-	bool precommit; /* PRECOMMIT without COMMIT (yet) */
+	bool precommit;    /* PRECOMMIT without COMMIT (yet) */
+	uint8_t heuristic; /* HEUR_*: an operator decided it */
 	size_t nnames;
 	char gid[GID_MAX];
-	char blob[]; /* names, NUL separated */
+	char blob[]; /* names, then (heuristic) who and why, NUL separated */
 };
 
 struct dlog {
 	struct wal *wal;
 	char node[33];
 	uint64_t incarnation;
+	uint64_t genesis; /* the first incarnation of this log */
 	uint64_t retain;
 	pthread_mutex_t mu; /* guards everything below */
 	struct hmap map;
@@ -93,10 +113,13 @@ encode_commit(char *buf, size_t cap, const char *gid, const char *const *names,
 	return off;
 }
 
+/* who and why: NULL unless an operator decided (heuristic). */
 static struct entry *
-entry_new(const char *gid, const char *const *names, size_t n)
+entry_new(const char *gid, const char *const *names, size_t n, const char *who,
+          const char *why)
 {
-	size_t blob = 0;
+	const char *note[2] = {who != NULL ? who : "", why != NULL ? why : ""};
+	size_t blob = strlen(note[0]) + strlen(note[1]) + 2;
 	struct entry *e;
 	char *p;
 
@@ -107,13 +130,44 @@ entry_new(const char *gid, const char *const *names, size_t n)
 	snprintf(e->gid, sizeof(e->gid), "%s", gid);
 	e->nnames = n;
 	p = e->blob;
-	for (size_t i = 0; i < n; i++) {
-		size_t l = strlen(names[i]) + 1;
+	for (size_t i = 0; i < n + 2; i++) {
+		const char *s = i < n ? names[i] : note[i - n];
+		size_t l = strlen(s) + 1;
 
-		memcpy(p, names[i], l);
+		memcpy(p, s, l);
 		p += l;
 	}
 	return e;
+}
+
+/* Bytes of the entry with its blob. */
+static size_t
+entry_size(const struct entry *e)
+{
+	const char *p = e->blob;
+
+	for (size_t i = 0; i < e->nnames + 2; i++)
+		p += strlen(p) + 1;
+	return sizeof(*e) + (size_t)(p - e->blob);
+}
+
+/* The operator and the reason of a heuristic entry. */
+static const char *
+entry_who(const struct entry *e)
+{
+	const char *p = e->blob;
+
+	for (size_t i = 0; i < e->nnames; i++)
+		p += strlen(p) + 1;
+	return p;
+}
+
+static const char *
+entry_why(const struct entry *e)
+{
+	const char *who = entry_who(e);
+
+	return who + strlen(who) + 1;
 }
 
 /* Point names[] at the entry's participant names. */
@@ -166,7 +220,9 @@ evict_oldest(struct dlog *d)
 		d->ended_tail = NULL;
 	hmap_remove(&d->map, e->gid);
 	d->nended--;
-	if (gid_parse(e->gid, &p))
+	/* Gids this log did not issue are not within its horizon. */
+	if (gid_parse(e->gid, &p) && p.incarnation >= d->genesis &&
+	    p.incarnation <= d->incarnation)
 		raise_horizon(d, p.incarnation, p.seq);
 	free(e);
 }
@@ -202,29 +258,77 @@ mark_ended(struct dlog *d, const char *gid)
 		evict_oldest(d);
 }
 
-/* Split a COMMIT payload; returns false if malformed. */
+/* The next NUL-terminated string in [*p, end), or NULL. */
+static const char *
+take_str(const char **p, const char *end)
+{
+	const char *s = *p;
+	size_t l;
+
+	if (s >= end ||
+	    (l = strnlen(s, (size_t)(end - s))) == (size_t)(end - s))
+		return NULL;
+	*p = s + l + 1;
+	return s;
+}
+
+/*
+ * Split the COMMIT part of a payload; returns where it ends, or NULL if
+ * malformed.
+ */
+static const char *
+decode_names(const char *p, const char *end, const char **gid,
+             const char *names[MAX_NAMES], size_t *n)
+{
+	if ((*gid = take_str(&p, end)) == NULL ||
+	    !gid_parse(*gid, &(struct gid_parts){0}) || p >= end)
+		return NULL;
+	*n = (unsigned char)*p++;
+	for (size_t i = 0; i < *n; i++)
+		if ((names[i] = take_str(&p, end)) == NULL)
+			return NULL;
+	return p;
+}
+
 static bool
 decode_commit(const char *p, uint32_t len, const char **gid,
               const char *names[MAX_NAMES], size_t *n)
 {
-	const char *end = p + len;
-	size_t l = strnlen(p, len);
+	return decode_names(p, p + len, gid, names, n) == p + len;
+}
 
-	if (l == len || !gid_parse(p, &(struct gid_parts){0}))
-		return false;
-	*gid = p;
-	p += l + 1;
-	if (p >= end)
-		return false;
-	*n = (unsigned char)*p++;
-	for (size_t i = 0; i < *n; i++) {
-		if (p >= end ||
-		    (l = strnlen(p, (size_t)(end - p))) == (size_t)(end - p))
-			return false;
-		names[i] = p;
-		p += l + 1;
-	}
-	return p == end;
+/* A HEURISTIC payload: the COMMIT part, decision, who, why. */
+static struct entry *
+decode_heuristic(const char *p, uint32_t len)
+{
+	const char *names[MAX_NAMES], *gid, *who, *why, *end = p + len;
+	struct entry *e;
+	uint8_t decision;
+	size_t n;
+
+	if ((p = decode_names(p, end, &gid, names, &n)) == NULL || p >= end)
+		return NULL;
+	decision = (uint8_t)*p++;
+	if ((decision != HEUR_COMMIT && decision != HEUR_ABORT) ||
+	    (who = take_str(&p, end)) == NULL ||
+	    (why = take_str(&p, end)) == NULL || p != end ||
+	    (e = entry_new(gid, names, n, who, why)) == NULL)
+		return NULL;
+	e->heuristic = decision;
+	return e;
+}
+
+/* Called with mu held (or during replay). */
+static void
+add_heuristic(struct dlog *d, struct entry *e)
+{
+	bool abort = e->heuristic == HEUR_ABORT;
+	char gid[GID_MAX];
+
+	memcpy(gid, e->gid, sizeof(gid));
+	add_commit(d, e); /* e may be freed: a repeat */
+	if (abort)
+		mark_ended(d, gid); /* nothing is left to do for it */
 }
 
 static int
@@ -248,10 +352,20 @@ replay(void *arg, uint8_t type, const void *payload, uint32_t len)
 	case REC_PRECOMMIT:
 		if (!decode_commit(payload, len, &gid, names, &n))
 			return -1;
-		if ((e = entry_new(gid, names, n)) == NULL)
+		if ((e = entry_new(gid, names, n, NULL, NULL)) == NULL)
 			return -1;
 		e->precommit = type == REC_PRECOMMIT;
 		add_commit(d, e);
+		return 0;
+	case REC_HEURISTIC:
+		if ((e = decode_heuristic(payload, len)) == NULL)
+			return -1;
+		add_heuristic(d, e);
+		return 0;
+	case REC_GENESIS:
+		if (len != 8)
+			return -1;
+		d->genesis = le64_get(payload);
 		return 0;
 	case REC_END:
 		if (len == 0 || ((const char *)payload)[len - 1] != '\0')
@@ -296,6 +410,20 @@ dlog_open(const char *dir, const char *node, uint64_t retain_ended,
 		dlog_close(d);
 		return -1;
 	}
+	if (d->incarnation == 0) {
+		/* A new log: see GENESIS above. */
+		d->genesis = clock_wall_ms();
+		d->incarnation = d->genesis - 1;
+		le64_put(buf, d->genesis);
+		if (wal_append_sync(d->wal, REC_GENESIS, buf, sizeof(buf)) !=
+		    0) {
+			snprintf(err, errlen, "%s: cannot write genesis", path);
+			dlog_close(d);
+			return -1;
+		}
+	} else if (d->genesis == 0) {
+		d->genesis = 1; /* written before GENESIS existed */
+	}
 	inc = ++d->incarnation;
 	le64_put(buf, inc);
 	if (wal_append_sync(d->wal, REC_INCARNATION, buf, sizeof(buf)) != 0) {
@@ -325,7 +453,7 @@ collect_open(struct hmap_node *n, void *arg)
 {
 	struct entry *e = container_of(n, struct entry, node), *copy;
 	struct open_list *l = arg;
-	size_t size = sizeof(*e);
+	size_t size = entry_size(e);
 
 	if (e->ended || e->precommit != l->precommit)
 		return 0;
@@ -340,8 +468,6 @@ collect_open(struct hmap_node *n, void *arg)
 		l->v = v;
 		l->cap = cap;
 	}
-	for (size_t i = 0; i < e->nnames; i++)
-		size += strlen(e->blob + (size - sizeof(*e))) + 1;
 	if ((copy = malloc(size)) == NULL) {
 		l->failed = true;
 		return 1;
@@ -404,10 +530,13 @@ commit_durable(void *arg)
 {
 	struct pending_commit *pc = arg;
 
-	if (!pc->e->precommit)
+	if (!pc->e->precommit && pc->e->heuristic == HEUR_NONE)
 		FAILPOINT("coord.after_commit_logged");
 	pthread_mutex_lock(&pc->d->mu);
-	add_commit(pc->d, pc->e);
+	if (pc->e->heuristic != HEUR_NONE)
+		add_heuristic(pc->d, pc->e);
+	else
+		add_commit(pc->d, pc->e);
 	pthread_mutex_unlock(&pc->d->mu);
 	pc->done(pc->arg);
 	free(pc);
@@ -422,7 +551,7 @@ append_decision(struct dlog *d, uint8_t type, const char *gid,
 	struct pending_commit *pc = malloc(sizeof(*pc));
 
 	if (len == 0 || pc == NULL ||
-	    (pc->e = entry_new(gid, names, n)) == NULL) {
+	    (pc->e = entry_new(gid, names, n, NULL, NULL)) == NULL) {
 		free(pc);
 		return -1;
 	}
@@ -453,6 +582,76 @@ dlog_precommit(struct dlog *d, const char *gid, const char *const *names,
 	return append_decision(d, REC_PRECOMMIT, gid, names, n, done, arg);
 }
 
+int
+dlog_heuristic(struct dlog *d, const char *gid, bool commit,
+               const char *const *names, size_t n, const char *who,
+               const char *why, wal_done_fn done, void *arg)
+{
+	char
+	    buf[GID_MAX + 1 + MAX_NAMES * 33 + 1 + DLOG_WHO_MAX + DLOG_WHY_MAX];
+	size_t len = encode_commit(buf, sizeof(buf), gid, names, n);
+	size_t lwho = strlen(who) + 1, lwhy = strlen(why) + 1;
+	struct pending_commit *pc;
+
+	if (len == 0 || lwho > DLOG_WHO_MAX || lwhy > DLOG_WHY_MAX ||
+	    (pc = malloc(sizeof(*pc))) == NULL)
+		return -1;
+	if ((pc->e = entry_new(gid, names, n, who, why)) == NULL) {
+		free(pc);
+		return -1;
+	}
+	buf[len++] = (char)(commit ? HEUR_COMMIT : HEUR_ABORT);
+	memcpy(buf + len, who, lwho);
+	memcpy(buf + len + lwho, why, lwhy);
+	len += lwho + lwhy;
+	pc->d = d;
+	pc->done = done;
+	pc->arg = arg;
+	pc->e->heuristic = commit ? HEUR_COMMIT : HEUR_ABORT;
+	if (wal_append(d->wal, REC_HEURISTIC, buf, (uint32_t)len,
+	               commit_durable, pc) != 0) {
+		free(pc->e);
+		free(pc);
+		return -1;
+	}
+	return 0;
+}
+
+bool
+dlog_issued(const struct dlog *d, const char *gid)
+{
+	struct gid_parts p;
+
+	return gid_parse(gid, &p) && strcmp(p.node, d->node) == 0 &&
+	       p.incarnation >= d->genesis && p.incarnation <= d->incarnation;
+}
+
+uint64_t
+dlog_genesis(const struct dlog *d)
+{
+	return d->genesis;
+}
+
+bool
+dlog_heuristic_note(struct dlog *d, const char *gid, char *who, size_t wholen,
+                    char *why, size_t whylen)
+{
+	struct hmap_node *n;
+	bool found = false;
+
+	pthread_mutex_lock(&d->mu);
+	if ((n = hmap_get(&d->map, gid)) != NULL) {
+		const struct entry *e = container_of(n, struct entry, node);
+
+		if ((found = e->heuristic != HEUR_NONE)) {
+			snprintf(who, wholen, "%s", entry_who(e));
+			snprintf(why, whylen, "%s", entry_why(e));
+		}
+	}
+	pthread_mutex_unlock(&d->mu);
+	return found;
+}
+
 void
 dlog_end(struct dlog *d, const char *gid)
 {
@@ -472,13 +671,16 @@ dlog_lookup(struct dlog *d, const char *gid)
 	struct hmap_node *n;
 
 	pthread_mutex_lock(&d->mu);
-	if ((n = hmap_get(&d->map, gid)) != NULL)
-		a = container_of(n, struct entry, node)->precommit
-		        ? DLOG_PRECOMMITTED
-		        : DLOG_COMMITTED;
-	else if (gid_parse(gid, &p) && (d->horizon_inc | d->horizon_seq) &&
-	         (p.incarnation < d->horizon_inc ||
-	          (p.incarnation == d->horizon_inc && p.seq <= d->horizon_seq)))
+	if ((n = hmap_get(&d->map, gid)) != NULL) {
+		const struct entry *e = container_of(n, struct entry, node);
+
+		a = e->precommit                 ? DLOG_PRECOMMITTED
+		    : e->heuristic == HEUR_ABORT ? DLOG_ABORTED
+		                                 : DLOG_COMMITTED;
+	} else if (gid_parse(gid, &p) && (d->horizon_inc | d->horizon_seq) &&
+	           (p.incarnation < d->horizon_inc ||
+	            (p.incarnation == d->horizon_inc &&
+	             p.seq <= d->horizon_seq)))
 		a = DLOG_FORGOTTEN;
 	pthread_mutex_unlock(&d->mu);
 	return a;
@@ -492,14 +694,23 @@ dlog_lookup(struct dlog *d, const char *gid)
 static int
 collect_entry(struct wal_snap *s, struct entry *e)
 {
-	char buf[GID_MAX + 1 + MAX_NAMES * 33];
-	const char *names[MAX_NAMES];
+	char
+	    buf[GID_MAX + 1 + MAX_NAMES * 33 + 1 + DLOG_WHO_MAX + DLOG_WHY_MAX];
+	const char *names[MAX_NAMES], *who = entry_who(e), *why = entry_why(e);
+	uint8_t type = e->precommit ? REC_PRECOMMIT : REC_COMMIT;
 	size_t len;
 
 	entry_names(e, names);
 	len = encode_commit(buf, sizeof(buf), e->gid, names, e->nnames);
-	if (wal_snap_add(s, e->precommit ? REC_PRECOMMIT : REC_COMMIT, buf,
-	                 (uint32_t)len) != 0)
+	if (e->heuristic != HEUR_NONE) {
+		type = REC_HEURISTIC;
+		buf[len++] = (char)e->heuristic;
+		memcpy(buf + len, who, strlen(who) + 1);
+		len += strlen(who) + 1;
+		memcpy(buf + len, why, strlen(why) + 1);
+		len += strlen(why) + 1;
+	}
+	if (wal_snap_add(s, type, buf, (uint32_t)len) != 0)
 		return -1;
 	if (e->ended)
 		return wal_snap_add(s, REC_END, e->gid,
@@ -527,6 +738,8 @@ snapshot(void *arg, wal_emit_fn emit, void *emit_ctx)
 	int rc;
 
 	pthread_mutex_lock(&d->mu);
+	le64_put(buf, d->genesis);
+	wal_snap_add(&s, REC_GENESIS, buf, 8);
 	le64_put(buf, d->incarnation);
 	wal_snap_add(&s, REC_INCARNATION, buf, 8);
 	/* The horizon, or forgotten commits would read as never committed. */

@@ -4,6 +4,10 @@
  * Records: INCARNATION(n) forced at every start; COMMIT(gid, participants)
  * forced before any COMMIT is sent (the commit point); END(gid) not forced,
  * once every participant acked. Presumed abort: aborts are never logged.
+ * An operator's decision where the log has none is HEURISTIC(gid, commit or
+ * abort, participants, who, why), forced. A new log starts at an
+ * incarnation from the wall clock (ms), so that gids of a lost or replaced
+ * log are never taken for its own.
  * 3PC adds PRECOMMIT(gid, participants), forced before any PRE-COMMIT is
  * sent; END after PRECOMMIT without COMMIT records that the participants
  * aborted.
@@ -25,12 +29,15 @@
 struct dlog;
 
 #define DLOG_MAX_NAMES 255 /* participants in one COMMIT record */
+#define DLOG_WHO_MAX   65  /* bytes of a heuristic's operator, with NUL */
+#define DLOG_WHY_MAX   257 /* bytes of its reason, with NUL */
 
 enum dlog_answer {
 	DLOG_COMMITTED,    /* a durable COMMIT record exists */
 	DLOG_NONE,         /* no record: presumed abort if not in flight */
 	DLOG_FORGOTTEN,    /* older than what the log retains */
 	DLOG_PRECOMMITTED, /* 3PC: PRECOMMIT without COMMIT: in doubt */
+	DLOG_ABORTED,      /* an operator decided abort (HEURISTIC) */
 };
 
 struct dlog_stats {
@@ -48,6 +55,15 @@ int dlog_open(const char *dir, const char *node, uint64_t retain_ended,
               struct dlog **out, char *err, size_t errlen);
 
 uint64_t dlog_incarnation(const struct dlog *d);
+
+/* The log's first incarnation: 1, or the wall clock (ms) when it began. */
+uint64_t dlog_genesis(const struct dlog *d);
+
+/*
+ * True if this log issued gid: its node, an incarnation between genesis
+ * and now. Only then may an absent record mean presumed abort.
+ */
+bool dlog_issued(const struct dlog *d, const char *gid);
 
 /*
  * Visit each COMMIT without END (at start, to finish phase 2). fn runs
@@ -74,6 +90,21 @@ int dlog_foreach_precommit(struct dlog *d,
 /* 3PC: queue a forced PRECOMMIT record; done(arg) once durable. */
 int dlog_precommit(struct dlog *d, const char *gid, const char *const *names,
                    size_t n, wal_done_fn done, void *arg);
+
+/*
+ * Queue a forced HEURISTIC record: an operator's decision on a gid the log
+ * holds no decision for. A commit names the participants to finish it and
+ * is then an open COMMIT (dlog_foreach_open, END); an abort answers
+ * DLOG_ABORTED. who and why: under DLOG_WHO_MAX and DLOG_WHY_MAX bytes.
+ * done(arg) on the log's writer thread once durable.
+ */
+int dlog_heuristic(struct dlog *d, const char *gid, bool commit,
+                   const char *const *names, size_t n, const char *who,
+                   const char *why, wal_done_fn done, void *arg);
+
+/* who and why of a retained heuristic decision on gid; false if none. */
+bool dlog_heuristic_note(struct dlog *d, const char *gid, char *who,
+                         size_t wholen, char *why, size_t whylen);
 
 /* Queue END (not forced). */
 void dlog_end(struct dlog *d, const char *gid);

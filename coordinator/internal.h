@@ -36,6 +36,8 @@ struct coord_stats {
 	atomic_uint_fast64_t bad_requests;
 	atomic_uint_fast64_t leased; /* gauge: begun ahead, not used yet */
 	atomic_uint_fast64_t aborts[TWOPC_ABORT_KINDS]; /* by why */
+	/* Operators' decisions recorded: [0] commit, [1] abort. */
+	atomic_uint_fast64_t heuristic[2];
 	/* From COMMIT asked to the client's answer; phase 1 to all votes;
 	 * phase 2 from the COMMIT record durable to every ack. */
 	struct metrics_histogram commit_latency, phase1, phase2;
@@ -94,6 +96,7 @@ struct tx {
 	unsigned outstanding; /* peer calls and log writes in flight */
 	bool resolver;        /* asks for a past outcome: not a new tx */
 	bool leased;          /* begun ahead (BEGIN count), not used yet */
+	bool heuristic;       /* an operator's decision (heuristic.c) */
 	struct cctx *waiter;  /* client waiting for the outcome */
 };
 
@@ -119,6 +122,7 @@ enum coord_source {
 	SOURCE_KNOWN,     /* the table, the log, or presumed abort */
 	SOURCE_FORGOTTEN, /* older than the log retains: never guess */
 	SOURCE_ASK,       /* maybe a one-phase commit: only markers tell */
+	SOURCE_UNKNOWN,   /* not issued by this decision log: never presume */
 };
 /* inquiry: a participant asks about a prepared branch (presumed abort). */
 enum wire_outcome coord_outcome(struct coordinator *co, const char *gid,
@@ -130,6 +134,17 @@ void tx_free(struct tx *tx);
 /* A request to participant peer ended with rv (0: answered), for the
  * metrics of its reachability. */
 void note_peer(struct coordinator *co, size_t peer, int rv);
+
+/*
+ * A tx for an operator's decision on gid, with a branch at every
+ * participant: in the table (the caller holds co->mu), ACTIVE and busy.
+ * NULL when out of memory.
+ */
+struct tx *tx_new_heuristic(struct coordinator *co, const char *gid);
+
+/* heuristic.c: an admin RESOLVE (xact_resolve()). */
+void coord_handle_resolve(struct cctx *cc, struct coordinator *co,
+                          const struct wire_msg *m);
 
 /* An admin LIST: the transactions in the table (xact_list()). */
 void coord_handle_list(struct cctx *cc, struct coordinator *co);

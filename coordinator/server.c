@@ -277,6 +277,32 @@ handle_exec(struct cctx *cc, const struct wire_msg *m)
 	pthread_mutex_unlock(&tx->mu);
 }
 
+/*
+ * An outcome the log cannot tell: never guess, not even presumed abort for
+ * a participant (its branch stays prepared). True if it replied.
+ */
+static bool
+reply_not_known(struct cctx *cc, const char *gid, enum coord_source src)
+{
+	if (src == SOURCE_FORGOTTEN) {
+		cctx_reply_error(cc, WIRE_E_UNKNOWN_TX,
+		                 "%s is older than the outcomes the decision "
+		                 "log retains",
+		                 gid);
+		return true;
+	}
+	if (src == SOURCE_UNKNOWN) {
+		cctx_reply_error(
+		    cc, WIRE_E_UNKNOWN_TX,
+		    "%s was not issued by this coordinator's "
+		    "decision log (it began at incarnation %llu): "
+		    "decide it with xactctl resolve",
+		    gid, (unsigned long long)dlog_genesis(cc->co->dlog));
+		return true;
+	}
+	return false;
+}
+
 /* COMMIT or ROLLBACK of an interactive transaction. */
 static void
 handle_finish(struct cctx *cc, const struct wire_msg *m)
@@ -294,14 +320,8 @@ handle_finish(struct cctx *cc, const struct wire_msg *m)
 			tx_resolve_past(cc->co, m->gid, cc);
 			return;
 		}
-		if (src == SOURCE_FORGOTTEN) {
-			cctx_reply_error(cc, WIRE_E_UNKNOWN_TX,
-			                 "%s is older than the outcomes the "
-			                 "decision log retains",
-			                 m->gid);
+		if (reply_not_known(cc, m->gid, src))
 			return;
-		}
-
 		wire_buf_init(&b, WIRE_OUTCOME);
 		wire_put_str(&b, WIRE_T_GID, m->gid);
 		wire_put_u32(&b, WIRE_T_CODE, (uint32_t)o);
@@ -441,14 +461,8 @@ handle_status(struct cctx *cc, const struct wire_msg *m)
 		tx_resolve_past(cc->co, m->gid, cc);
 		return;
 	}
-	if (src == SOURCE_FORGOTTEN) {
-		/* Never guess: not even presumed abort, for a participant. */
-		cctx_reply_error(cc, WIRE_E_UNKNOWN_TX,
-		                 "%s is older than the outcomes the decision "
-		                 "log retains",
-		                 m->gid);
+	if (reply_not_known(cc, m->gid, src))
 		return;
-	}
 	wire_buf_init(&b, WIRE_OUTCOME);
 	wire_put_str(&b, WIRE_T_GID, m->gid);
 	wire_put_u32(&b, WIRE_T_CODE, (uint32_t)o);
@@ -503,6 +517,9 @@ dispatch(struct cctx *cc, nng_msg *msg)
 			break;
 		case WIRE_LIST:
 			coord_handle_list(cc, cc->co);
+			break;
+		case WIRE_RESOLVE:
+			coord_handle_resolve(cc, cc->co, &m);
 			break;
 		case WIRE_BR_EXEC:
 		case WIRE_BR_PREPARE:

@@ -13,6 +13,8 @@
 #include "log.h"
 #include "metrics.h"
 
+#define STAT_ROWS 24
+
 struct stat_row {
 	const char *name;
 	uint64_t value;
@@ -57,13 +59,17 @@ collect(struct coordinator *co, struct stat_row *rows)
 	rows[n++] = (struct stat_row){"cpu_user_us", timeval_us(ru.ru_utime)};
 	rows[n++] = (struct stat_row){"cpu_system_us", timeval_us(ru.ru_stime)};
 	rows[n++] = (struct stat_row){"incarnation", d.incarnation};
+	rows[n++] = (struct stat_row){"heuristic_commits",
+	                              atomic_load(&s->heuristic[0])};
+	rows[n++] = (struct stat_row){"heuristic_aborts",
+	                              atomic_load(&s->heuristic[1])};
 	return n;
 }
 
 void
 coord_handle_stats(struct cctx *cc, struct coordinator *co)
 {
-	struct stat_row rows[16];
+	struct stat_row rows[STAT_ROWS];
 	struct wire_buf b;
 	size_t n = collect(co, rows);
 	char v[24];
@@ -115,7 +121,12 @@ static const struct metric_def metric_defs[] = {
     {"cpu_system_us", "xact_cpu_system_microseconds_total", "counter",
      "System CPU time of the coordinator process."},
     {"incarnation", "xact_coordinator_incarnation", "gauge",
-     "Restarts of this coordinator recorded in its decision log."},
+     "This start's incarnation: the decision log's first (the wall clock "
+     "in ms when it began) plus the restarts since."},
+    {"heuristic_commits", "xact_heuristic_commits_total", "counter",
+     "Operators' commit decisions recorded (xactctl resolve)."},
+    {"heuristic_aborts", "xact_heuristic_aborts_total", "counter",
+     "Operators' abort decisions recorded (xactctl resolve)."},
 };
 
 static void
@@ -159,7 +170,7 @@ void
 coord_render_metrics(void *arg, struct metrics_text *t)
 {
 	struct coordinator *co = arg;
-	struct stat_row rows[16];
+	struct stat_row rows[STAT_ROWS];
 	size_t n = collect(co, rows);
 
 	for (size_t i = 0; i < n; i++)

@@ -597,6 +597,8 @@ io_reply(void *ctx, struct twopc *t)
 {
 	struct tx *tx = ctx;
 
+	if (tx->heuristic)
+		return; /* heuristic.c answers the operator */
 	if (t->one_phase_done) {
 		struct gid_parts p;
 
@@ -675,6 +677,8 @@ coord_outcome(struct coordinator *co, const char *gid, bool inquiry,
 	switch (dlog_lookup(co->dlog, gid)) {
 	case DLOG_COMMITTED:
 		return WIRE_COMMITTED;
+	case DLOG_ABORTED:
+		return WIRE_ABORTED;
 	case DLOG_FORGOTTEN:
 		*src = SOURCE_FORGOTTEN;
 		return WIRE_ABORTED;
@@ -682,6 +686,11 @@ coord_outcome(struct coordinator *co, const char *gid, bool inquiry,
 		return WIRE_IN_PROGRESS;
 	case DLOG_NONE:
 		break;
+	}
+	if (!dlog_issued(co->dlog, gid)) {
+		/* The log was lost or replaced: nothing to presume from. */
+		*src = SOURCE_UNKNOWN;
+		return WIRE_IN_PROGRESS;
 	}
 	/*
 	 * Not in flight and no durable COMMIT: presumed abort, unless it
@@ -752,6 +761,22 @@ tx_resolve_past(struct coordinator *co, const char *gid, struct cctx *cc)
 	tx->waiter = cc;
 	twopc_start_resolving(&tx->sm, clock_now_ms());
 	pthread_mutex_unlock(&tx->mu);
+}
+
+struct tx *
+tx_new_heuristic(struct coordinator *co, const char *gid)
+{
+	struct tx *tx = tx_alloc(co);
+
+	if (tx == NULL)
+		return NULL;
+	snprintf(tx->gid, sizeof(tx->gid), "%s", gid);
+	tx->heuristic = true;
+	tx->busy = true; /* nothing else may run on it */
+	for (size_t i = 0; i < co->npeers; i++)
+		tx_branch_for(tx, i);
+	hmap_put(&co->txs, &tx->node, tx->gid);
+	return tx;
 }
 
 /* ---- recovery ---- */

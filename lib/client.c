@@ -30,6 +30,7 @@ struct xact_conn {
 	nng_socket sock;
 	xact_protocol protocol;
 	char err[768];
+	uint32_t error_code;    /* of the last WIRE_ERROR answer, or 0 */
 	struct gid_parts lease; /* the next leased gid */
 	uint32_t leased;        /* gids left in the lease */
 	uint64_t lease_until;   /* clock_now_ms() after which it is dropped */
@@ -145,6 +146,7 @@ call(xact_conn *c, struct wire_buf *b, nng_msg **msg, struct wire_msg *m)
 	nng_msg *req;
 	int rv;
 
+	c->error_code = 0;
 	rv = net_msg_from_buf(b, &req);
 	wire_buf_free(b);
 	if (rv != 0)
@@ -161,6 +163,7 @@ call(xact_conn *c, struct wire_buf *b, nng_msg **msg, struct wire_msg *m)
 		return fail(c, "bad answer from the coordinator: %s", err);
 	}
 	if (m->type == WIRE_ERROR) {
+		c->error_code = m->code;
 		fail(c, "%s", m->text);
 		wire_msg_free(m);
 		nng_msg_free(*msg);
@@ -366,6 +369,38 @@ table_call(xact_conn *c, enum wire_type type, xact_result **out)
 		            type == WIRE_STATS ? "stats" : "list");
 	}
 	return make_result(c, msg, &m, out);
+}
+
+int
+xact_resolve(xact_conn *c, const char *gid, xact_outcome decision,
+             const char *who, const char *why, xact_outcome *out)
+{
+	struct wire_buf b;
+	struct wire_msg m;
+	nng_msg *msg;
+
+	if (decision != XACT_COMMITTED && decision != XACT_ABORTED)
+		return fail(c, "resolve: decide commit or abort");
+	wire_buf_init(&b, WIRE_RESOLVE);
+	wire_put_str(&b, WIRE_T_GID, gid);
+	wire_put_u32(&b, WIRE_T_CODE, (uint32_t)decision);
+	wire_put_str(&b, WIRE_T_TEXT, why);
+	wire_put_str(&b, WIRE_T_NAME, who);
+	if (call(c, &b, &msg, &m) != 0)
+		return c->error_code == WIRE_E_CONFLICT ||
+		               c->error_code == WIRE_E_BUSY
+		           ? 1
+		           : -1;
+	if (m.type != WIRE_OUTCOME) {
+		wire_msg_free(&m);
+		nng_msg_free(msg);
+		return fail(c, "resolve: unexpected answer");
+	}
+	*out = (xact_outcome)m.code;
+	fail(c, "%s", m.text != NULL ? m.text : "");
+	wire_msg_free(&m);
+	nng_msg_free(msg);
+	return 0;
 }
 
 int

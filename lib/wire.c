@@ -113,6 +113,8 @@ static int check_precommit(const struct wire_msg *, const struct tally *,
                            char *, size_t);
 static int check_state(const struct wire_msg *, const struct tally *, char *,
                        size_t);
+static int check_resolve(const struct wire_msg *, const struct tally *, char *,
+                         size_t);
 
 #define B_GID      TAG_BIT(WIRE_T_GID)
 #define B_SEQ      TAG_BIT(WIRE_T_SEQ)
@@ -147,6 +149,8 @@ static const struct type_rule type_rules[] = {
     [WIRE_STATUS] = {"STATUS", B_GID, B_GID, NULL},
     [WIRE_STATS] = {"STATS", 0, 0, NULL},
     [WIRE_LIST] = {"LIST", 0, 0, NULL},
+    [WIRE_RESOLVE] = {"RESOLVE", B_GID | B_CODE | B_TEXT,
+                      B_GID | B_CODE | B_TEXT | B_NAME, check_resolve},
     [WIRE_BR_EXEC] = {"BR_EXEC", B_GID | B_SEQ, B_GID | B_SEQ | B_SQL,
                       check_br_exec},
     [WIRE_BR_PREPARE] = {"BR_PREPARE", B_GID,
@@ -831,6 +835,8 @@ error_name(uint32_t e)
 		return "internal";
 	case WIRE_E_SHUTTING_DOWN:
 		return "shutting_down";
+	case WIRE_E_CONFLICT:
+		return "conflict";
 	}
 	return NULL;
 }
@@ -868,6 +874,23 @@ check_error(const struct wire_msg *m, const struct tally *t, char *err,
 	(void)t;
 	if (error_name(m->code) == NULL)
 		return fail(err, errlen, "ERROR with unknown code %u", m->code);
+	return 0;
+}
+
+static int
+check_resolve(const struct wire_msg *m, const struct tally *t, char *err,
+              size_t errlen)
+{
+	if (m->code != WIRE_COMMITTED && m->code != WIRE_ABORTED)
+		return fail(err, errlen,
+		            "RESOLVE with code %u: not commit "
+		            "or abort",
+		            m->code);
+	if (t->count[WIRE_T_NAME] != 1)
+		return fail(err, errlen, "RESOLVE with %u NAMEs, not one",
+		            t->count[WIRE_T_NAME]);
+	if (m->text[0] == '\0')
+		return fail(err, errlen, "RESOLVE without a reason");
 	return 0;
 }
 

@@ -75,6 +75,8 @@ enum wire_type {
 	WIRE_STATUS = 6,
 	WIRE_STATS = 7,
 	WIRE_LIST = 8, /* admin: open transactions / prepared branches */
+	/* admin: an operator's decision (CODE), who (NAME) and why (TEXT) */
+	WIRE_RESOLVE = 9,
 	WIRE_BR_EXEC = 10,
 	WIRE_BR_PREPARE = 11,
 	WIRE_BR_COMMIT = 12,
@@ -154,6 +156,7 @@ enum wire_error {
 	WIRE_E_LIMIT = 7,         /* a configured limit was exceeded */
 	WIRE_E_INTERNAL = 8,      /* a bug or resource failure; see the log */
 	WIRE_E_SHUTTING_DOWN = 9, /* the daemon is stopping */
+	WIRE_E_CONFLICT = 10,     /* contradicts a decision already taken */
 };
 
 /* An encoder: a growable buffer. Errors (out of memory) are sticky. */

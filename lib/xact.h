@@ -88,6 +88,18 @@ void xact_tx_free(xact_tx *tx);
 int xact_status(xact_conn *c, const char *gid, xact_outcome *out);
 
 /*
+ * An operator's decision on gid: decision XACT_COMMITTED or XACT_ABORTED,
+ * who decides and why (recorded with it). The coordinator never
+ * contradicts its decision log: 0 when gid's outcome is now the decision
+ * (*out; xact_errmsg() says how: already decided so, or recorded now as
+ * a heuristic decision); 1 when refused, as contradicting a decision or
+ * because the coordinator is still deciding (xact_errmsg() says which);
+ * -1 on error. See docs/operations.md.
+ */
+int xact_resolve(xact_conn *c, const char *gid, xact_outcome decision,
+                 const char *who, const char *why, xact_outcome *out);
+
+/*
  * The coordinator's counters as a result of two columns, name and value
  * (a decimal string): transactions begun, committed, aborted (one_phase:
  * committed in one phase), in flight, leased (begun ahead for xact_submit, not

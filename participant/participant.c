@@ -163,6 +163,7 @@ recv_failpoint(const struct wire_msg *m)
 	case WIRE_STATUS:
 	case WIRE_STATS:
 	case WIRE_LIST:
+	case WIRE_RESOLVE:
 	case WIRE_INQUIRE:
 	case WIRE_BEGUN:
 	case WIRE_RESULT:
@@ -212,6 +213,7 @@ handle(struct participant *p, const struct wire_msg *m, uint64_t received_ms,
 	case WIRE_SUBMIT:
 	case WIRE_STATUS:
 	case WIRE_STATS:
+	case WIRE_RESOLVE:
 	case WIRE_INQUIRE:
 	case WIRE_BEGUN:
 	case WIRE_RESULT:

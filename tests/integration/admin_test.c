@@ -75,23 +75,6 @@ committing(void *arg)
 	return found;
 }
 
-/* Run `xactctl -c coordinator.yaml CMD ARG`: its output into out. */
-static int
-xactctl_run(const char *cmdname, const char *arg, char *out, size_t len)
-{
-	char cmd[1024];
-	size_t got;
-	FILE *f;
-
-	snprintf(cmd, sizeof(cmd), "%s/xactctl -c %s %s %s", XACT_BIN_DIR,
-	         C.coord_conf, cmdname, arg);
-	if ((f = popen(cmd, "r")) == NULL)
-		return -1;
-	got = fread(out, 1, len - 1, f);
-	out[got] = '\0';
-	return pclose(f);
-}
-
 /*
  * A two-participant transfer in the background whose COMMIT bank2 holds
  * for commit_delay: returns once the coordinator lists it in phase 2, its
@@ -141,7 +124,7 @@ Test(admin, list_shows_a_transaction_stuck_in_phase_two)
 	xact_result_free(r);
 	xact_disconnect(p2);
 
-	status = xactctl_run("list", "", out, sizeof(out));
+	status = hxactctl(&C, out, sizeof(out), "list");
 	cr_assert_eq(status, 0, "xactctl list: %d\n%s", status, out);
 	cr_assert(strstr(out, "coordinator ") != NULL, "%s", out);
 	snprintf(want, sizeof(want), "%s", l.gid);
@@ -150,7 +133,7 @@ Test(admin, list_shows_a_transaction_stuck_in_phase_two)
 	cr_assert(strstr(out, "participant bank2 ") != NULL &&
 	              strstr(out, "1 prepared") != NULL,
 	          "%s", out);
-	status = xactctl_run("list", "--json", out, sizeof(out));
+	status = hxactctl(&C, out, sizeof(out), "list --json");
 	cr_assert_eq(status, 0, "xactctl list --json: %d\n%s", status, out);
 	snprintf(want, sizeof(want),
 	         "{\"gid\": \"%s\", \"state\": "
@@ -175,7 +158,7 @@ Test(admin, list_shows_a_transaction_stuck_in_phase_two)
 	              strstr(out, l.gid) != NULL,
 	          "%s", out);
 
-	status = xactctl_run("show", l.gid, out, sizeof(out));
+	status = hxactctl(&C, out, sizeof(out), "show %s", l.gid);
 	cr_assert_eq(status, 0, "xactctl show: %d\n%s", status, out);
 	cr_assert(strstr(out, "outcome       committed\n") != NULL, "%s", out);
 	cr_assert(strstr(out, "state         committing\n") != NULL, "%s", out);
@@ -201,7 +184,7 @@ Test(admin, list_says_which_participant_does_not_answer)
 	cr_assert_eq(hcluster_start(&C, &(struct hcluster_opts){.n = 2}), 0);
 	cr_assert_eq(hproc_kill(&C.part[1], SIGKILL), 0);
 	cr_assert_eq(hproc_wait(&C.part[1], 10000, &status), 0);
-	status = xactctl_run("list", "", out, sizeof(out));
+	status = hxactctl(&C, out, sizeof(out), "list");
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2, "exit %d\n%s",
 	          status, out);
 	cr_assert(strstr(out, "participant bank2 ") != NULL &&

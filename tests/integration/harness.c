@@ -1806,6 +1806,26 @@ hstat(xact_conn *c, const char *name)
 	return v;
 }
 
+int
+hxactctl(struct hcluster *c, char *out, size_t len, const char *fmt, ...)
+{
+	char cmd[HPATH_MAX + 2048], args[1536];
+	size_t got;
+	va_list ap;
+	FILE *f;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "%s/xactctl -c %s %s 2>&1", XACT_BIN_DIR,
+	         c->coord_conf, args);
+	if ((f = popen(cmd, "r")) == NULL)
+		return -1;
+	got = fread(out, 1, len - 1, f);
+	out[got] = '\0';
+	return pclose(f);
+}
+
 /* ---- HTTP (metrics) ---- */
 
 int

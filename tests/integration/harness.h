@@ -256,6 +256,14 @@ int hhttp_get(int port, const char *path, char *body, size_t len);
 /* The value of one sample in a Prometheus text body, or -1. */
 int64_t hmetric(const char *body, const char *name);
 
+/*
+ * Run `xactctl -c <the coordinator's config> ARGS 2>&1` (ARGS from fmt, as
+ * the shell reads them): its output into out, cut to len - 1 bytes. The
+ * wait status, or -1.
+ */
+int hxactctl(struct hcluster *c, char *out, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* One counter of the coordinator's STATS answer (xact_stats), or -1. */
 int64_t hstat(xact_conn *c, const char *name);
 

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "dlog.h"
 #include "failpoint.h"
 #include "gid.h"
@@ -54,6 +55,12 @@ TestSuite(dlog, .init = setup, .fini = teardown, .timeout = 60);
 
 /* ---- helpers ---- */
 
+/* The incarnation the test's log began at (the wall clock in ms). */
+static uint64_t genesis;
+
+/* The k-th incarnation of the test's log: 1 is its first. */
+#define INC(k) (genesis + (k)-1)
+
 static struct dlog *
 open_log(uint64_t retain)
 {
@@ -63,14 +70,25 @@ open_log(uint64_t retain)
 	cr_assert_eq(dlog_open(dir, NODE, retain, &d, err, sizeof(err)), 0,
 	             "dlog_open: %s", err);
 	cr_assert_not_null(d);
+	if (genesis == 0)
+		genesis = dlog_genesis(d);
+	cr_assert_eq(dlog_genesis(d), genesis, "genesis changed");
 	return d;
 }
 
+/* A gid of the k-th incarnation (INC). */
 static const char *
-mkgid(char buf[GID_MAX], uint64_t inc, uint64_t seq)
+mkgid(char buf[GID_MAX], uint64_t k, uint64_t seq)
 {
-	gid_format(buf, NODE, inc, seq);
+	gid_format(buf, NODE, INC(k), seq);
 	return buf;
+}
+
+/* k of the log's current incarnation. */
+static uint64_t
+current_k(const struct dlog *d)
+{
+	return dlog_incarnation(d) - genesis + 1;
 }
 
 static off_t
@@ -202,9 +220,9 @@ Test(dlog, incarnation_grows_on_every_start)
 		struct dlog *d = open_log(RETAIN);
 		struct dlog_stats st;
 
-		cr_assert_eq(dlog_incarnation(d), want);
+		cr_assert_eq(dlog_incarnation(d), INC(want));
 		dlog_get_stats(d, &st);
-		cr_assert_eq(st.incarnation, want);
+		cr_assert_eq(st.incarnation, INC(want));
 		cr_assert_eq(st.open, 0);
 		cr_assert_eq(st.ended, 0);
 		dlog_close(d);
@@ -220,7 +238,7 @@ Test(dlog, incarnation_is_durable_before_open_returns)
 	cr_assert_gt(file_size(path), 0);
 	dlog_close(d);
 	d = open_log(RETAIN);
-	cr_assert_eq(dlog_incarnation(d), 2);
+	cr_assert_eq(dlog_incarnation(d), INC(2));
 	dlog_close(d);
 }
 
@@ -233,7 +251,8 @@ Test(dlog, second_open_of_the_same_log_fails)
 	cr_assert_neq(err[0], '\0');
 	dlog_close(d);
 	d = open_log(RETAIN);
-	cr_assert_eq(dlog_incarnation(d), 2, "the refused open wrote nothing");
+	cr_assert_eq(dlog_incarnation(d), INC(2),
+	             "the refused open wrote nothing");
 	dlog_close(d);
 }
 
@@ -274,8 +293,8 @@ Test(dlog, commit_visible_only_once_durable)
 	pthread_mutex_init(&g.mu, NULL);
 	pthread_cond_init(&g.cv, NULL);
 	waiter_init(&w);
-	g.gid = mkgid(a, dlog_incarnation(d), 1);
-	mkgid(b, dlog_incarnation(d), 2);
+	g.gid = mkgid(a, current_k(d), 1);
+	mkgid(b, current_k(d), 2);
 	cr_assert_eq(dlog_lookup(d, a), DLOG_NONE);
 
 	cr_assert_eq(dlog_commit(d, a, two_names, 2, gate_cb, &g), 0);
@@ -321,10 +340,9 @@ Test(dlog, group_of_commits)
 
 	waiter_init(&w);
 	for (size_t i = 0; i < N; i++)
-		cr_assert_eq(
-		    dlog_commit(d, mkgid(gids[i], dlog_incarnation(d), i + 1),
-		                two_names, 2, on_durable, &w),
-		    0);
+		cr_assert_eq(dlog_commit(d, mkgid(gids[i], current_k(d), i + 1),
+		                         two_names, 2, on_durable, &w),
+		             0);
 	wait_for(&w, N);
 	for (size_t i = 0; i < N; i++)
 		cr_assert_eq(dlog_lookup(d, gids[i]), DLOG_COMMITTED);
@@ -347,7 +365,7 @@ Test(dlog, commit_refuses_too_many_names)
 	waiter_init(&w);
 	for (size_t i = 0; i <= DLOG_MAX_NAMES; i++)
 		names[i] = "p";
-	mkgid(g, dlog_incarnation(d), 1);
+	mkgid(g, current_k(d), 1);
 	cr_assert_eq(
 	    dlog_commit(d, g, names, DLOG_MAX_NAMES + 1, on_durable, &w), -1);
 	cr_assert_eq(dlog_lookup(d, g), DLOG_NONE);
@@ -370,7 +388,7 @@ Test(dlog, most_participants_survive_a_restart)
 		snprintf(name[i], sizeof(name[i]), "%032zu", i);
 		names[i] = name[i];
 	}
-	commit_sync(d, mkgid(g, dlog_incarnation(d), 1), names, DLOG_MAX_NAMES);
+	commit_sync(d, mkgid(g, current_k(d), 1), names, DLOG_MAX_NAMES);
 	dlog_close(d);
 	d = open_log(RETAIN);
 	visit_open(d, s);
@@ -399,7 +417,7 @@ Test(dlog, open_commit_is_visited_after_restart)
 	dlog_close(d);
 
 	d = open_log(RETAIN);
-	cr_assert_eq(dlog_incarnation(d), 2);
+	cr_assert_eq(dlog_incarnation(d), INC(2));
 	assert_stats(d, 2, 0);
 	visit_open(d, &s);
 	cr_assert_eq(s.n, 2);
@@ -493,7 +511,7 @@ write_retention_history(struct dlog *d)
 {
 	char g[GID_MAX];
 
-	cr_assert_eq(dlog_incarnation(d), 1);
+	cr_assert_eq(dlog_incarnation(d), INC(1));
 	for (uint64_t seq = 1; seq <= 6; seq++)
 		commit_sync(d, mkgid(g, 1, seq), two_names, 2);
 	for (uint64_t seq = 1; seq <= 5; seq++) {
@@ -565,7 +583,7 @@ Test(dlog, compaction_keeps_every_answer)
 	dlog_close(d); /* ENDs are not forced: let close write them */
 
 	d = open_log(3);
-	cr_assert_eq(dlog_incarnation(d), 2);
+	cr_assert_eq(dlog_incarnation(d), INC(2));
 	before = file_size(path);
 	cr_assert_eq(
 	    dlog_maybe_compact(d, (uint64_t)before + 1, err, sizeof(err)), 0,
@@ -606,7 +624,7 @@ Test(dlog, compaction_keeps_every_answer)
 		cr_assert_str_eq(s.names[0][1], "bank2");
 		dlog_close(d);
 		d = open_log(3);
-		cr_assert_eq(dlog_incarnation(d), (uint64_t)round + 3,
+		cr_assert_eq(dlog_incarnation(d), INC((uint64_t)round + 3),
 		             "incarnation lost by compaction");
 	}
 	dlog_close(d);
@@ -712,15 +730,15 @@ Test(dlog, stats_count)
 
 	assert_stats(d, 0, 0);
 	dlog_get_stats(d, &st);
-	cr_assert_eq(st.incarnation, 1);
-	cr_assert_eq(st.wal.records, 1, "the incarnation record");
-	cr_assert_eq(st.wal.syncs, 1);
+	cr_assert_eq(st.incarnation, INC(1));
+	cr_assert_eq(st.wal.records, 2, "the genesis and incarnation records");
+	cr_assert_eq(st.wal.syncs, 2);
 	for (uint64_t seq = 1; seq <= 4; seq++)
 		commit_sync(d, mkgid(g, 1, seq), two_names, 2);
 	assert_stats(d, 4, 0);
 	dlog_get_stats(d, &st);
-	cr_assert_eq(st.wal.records, 5);
-	cr_assert_eq(st.wal.syncs, 5, "one forced sync per lone commit");
+	cr_assert_eq(st.wal.records, 6);
+	cr_assert_eq(st.wal.syncs, 6, "one forced sync per lone commit");
 	cr_assert_eq(st.wal.bytes, (uint64_t)file_size(path));
 	dlog_end(d, mkgid(g, 1, 1));
 	assert_stats(d, 3, 1);
@@ -742,7 +760,6 @@ Test(dlog, crash_after_commit_logged_keeps_the_commit)
 	int status;
 	pid_t pid;
 
-	mkgid(g, 1, 1);
 	pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
@@ -752,8 +769,9 @@ Test(dlog, crash_after_commit_logged_keeps_the_commit)
 		char cerr[256];
 
 		if (dlog_open(dir, NODE, RETAIN, &d, cerr, sizeof(cerr)) != 0 ||
-		    dlog_incarnation(d) != 1)
+		    dlog_incarnation(d) != dlog_genesis(d))
 			_exit(2);
+		gid_format(g, NODE, dlog_incarnation(d), 1);
 		if (fp_configure("coord.after_commit_logged=crash", cerr,
 		                 sizeof(cerr)) != 0)
 			_exit(3);
@@ -770,8 +788,8 @@ Test(dlog, crash_after_commit_logged_keeps_the_commit)
 	             WEXITSTATUS(status));
 
 	struct dlog *d = open_log(RETAIN);
-	cr_assert_eq(dlog_incarnation(d), 2);
-	cr_assert_eq(dlog_lookup(d, g), DLOG_COMMITTED);
+	cr_assert_eq(dlog_incarnation(d), INC(2));
+	cr_assert_eq(dlog_lookup(d, mkgid(g, 1, 1)), DLOG_COMMITTED);
 	assert_stats(d, 1, 0);
 	visit_open(d, &s);
 	cr_assert_eq(s.n, 1);
@@ -836,5 +854,133 @@ Test(dlog, precommit_states_survive_restart_and_compaction)
 		dlog_close(d);
 		d = open_log(RETAIN);
 	}
+	dlog_close(d);
+}
+
+/* ---- genesis: gids this log did not issue ---- */
+
+Test(dlog, a_new_log_begins_at_the_wall_clock_and_keeps_it)
+{
+	uint64_t before = clock_wall_ms(), after;
+	struct dlog *d = open_log(RETAIN);
+	char g[GID_MAX];
+
+	after = clock_wall_ms();
+	cr_assert(genesis >= before && genesis <= after,
+	          "genesis %llu not taken from the wall clock",
+	          (unsigned long long)genesis);
+	cr_assert_eq(dlog_incarnation(d), genesis);
+	dlog_close(d);
+	d = open_log(RETAIN); /* asserts the genesis is unchanged */
+	cr_assert_eq(dlog_maybe_compact(d, 1, err, sizeof(err)), 0, "%s", err);
+	dlog_close(d);
+	d = open_log(RETAIN);
+	cr_assert_eq(dlog_incarnation(d), INC(3));
+	cr_assert(dlog_issued(d, mkgid(g, 1, 1)));
+	cr_assert(dlog_issued(d, mkgid(g, 3, 9)));
+	cr_assert_not(dlog_issued(d, mkgid(g, 0, 1)), "before the log began");
+	cr_assert_not(dlog_issued(d, mkgid(g, 4, 1)), "after its last start");
+	gid_format(g, "c2", INC(1), 1);
+	cr_assert_not(dlog_issued(d, g), "another coordinator's");
+	cr_assert_not(dlog_issued(d, "xact_c1_x_1"));
+	dlog_close(d);
+}
+
+/* ---- heuristic decisions ---- */
+
+static void
+heuristic_sync(struct dlog *d, const char *gid, bool commit, const char *who,
+               const char *why)
+{
+	struct waiter w;
+
+	waiter_init(&w);
+	cr_assert_eq(dlog_heuristic(d, gid, commit, two_names, 2, who, why,
+	                            on_durable, &w),
+	             0, "dlog_heuristic %s", gid);
+	wait_for(&w, 1);
+	waiter_destroy(&w);
+}
+
+static void
+assert_note(struct dlog *d, const char *gid, const char *who, const char *why)
+{
+	char w[DLOG_WHO_MAX], y[DLOG_WHY_MAX];
+
+	cr_assert(dlog_heuristic_note(d, gid, w, sizeof(w), y, sizeof(y)),
+	          "no note for %s", gid);
+	cr_assert_str_eq(w, who);
+	cr_assert_str_eq(y, why);
+}
+
+Test(dlog, heuristic_decisions_survive_restarts_and_compaction)
+{
+	struct dlog *d = open_log(RETAIN);
+	char c[GID_MAX], a[GID_MAX], plain[GID_MAX];
+	struct seen s;
+
+	/* Gids of a lost log: incarnations before this one began. */
+	mkgid(c, 0, 7);
+	mkgid(a, 0, 8);
+	cr_assert_eq(dlog_lookup(d, c), DLOG_NONE);
+	heuristic_sync(d, c, true, "ops@db1", "bank1 shows the transfer");
+	heuristic_sync(d, a, false, "ops@db2", "never reached bank2");
+	commit_sync(d, mkgid(plain, 1, 1), two_names, 2);
+	cr_assert_not(
+	    dlog_heuristic_note(d, plain, (char[8]){0}, 8, (char[8]){0}, 8),
+	    "an ordinary COMMIT has no note");
+	for (int round = 0; round < 3; round++) {
+		cr_assert_eq(dlog_lookup(d, c), DLOG_COMMITTED, "round %d",
+		             round);
+		cr_assert_eq(dlog_lookup(d, a), DLOG_ABORTED, "round %d",
+		             round);
+		assert_note(d, c, "ops@db1", "bank1 shows the transfer");
+		assert_note(d, a, "ops@db2", "never reached bank2");
+		/* The commit is finished by phase 2, the abort is not open. */
+		visit_open(d, &s);
+		cr_assert_eq(s.n, 2, "round %d: %zu open", round, s.n);
+		cr_assert_lt(seen_index(&s, c), s.n);
+		cr_assert_eq(s.nnames[seen_index(&s, c)], 2);
+		cr_assert_eq(seen_index(&s, a), s.n);
+		assert_stats(d, 2, 1);
+		if (round == 1)
+			cr_assert_eq(dlog_maybe_compact(d, 1, err, sizeof(err)),
+			             0, "%s", err);
+		dlog_close(d);
+		d = open_log(RETAIN);
+	}
+	dlog_end(d, c);
+	cr_assert_eq(dlog_lookup(d, c), DLOG_COMMITTED, "ended, retained");
+	dlog_close(d);
+}
+
+Test(dlog, forgetting_a_lost_logs_gid_moves_no_horizon)
+{
+	struct dlog *d = open_log(1);
+	char lost[GID_MAX], g[GID_MAX];
+
+	/* A gid of a log restored from a backup: above this log's
+	 * incarnation. A horizon raised to it would make this log's own
+	 * never-committed gids read as forgotten. */
+	gid_format(lost, NODE, INC(1) + 5, 500);
+	heuristic_sync(d, lost, false, "ops", "lost log");
+	commit_sync(d, mkgid(g, 1, 2), two_names, 2);
+	dlog_end(d, g); /* retention 1: the abort is evicted */
+	cr_assert_eq(dlog_lookup(d, lost), DLOG_NONE);
+	cr_assert_eq(dlog_lookup(d, mkgid(g, 1, 1)), DLOG_NONE);
+	dlog_close(d);
+}
+
+Test(dlog, heuristic_with_an_overlong_reason_is_refused)
+{
+	struct dlog *d = open_log(RETAIN);
+	char why[DLOG_WHY_MAX + 1], g[GID_MAX];
+
+	memset(why, 'x', sizeof(why) - 1);
+	why[sizeof(why) - 1] = '\0';
+	cr_assert_eq(dlog_heuristic(d, mkgid(g, 0, 1), true, two_names, 2,
+	                            "ops", why, on_durable, NULL),
+	             -1);
+	cr_assert_eq(dlog_lookup(d, g), DLOG_NONE);
 	dlog_close(d);
 }

@@ -73,6 +73,11 @@ static const struct sample samples[] = {
     {"status", WIRE_STATUS, {STR(GID, "xact_c1_7_3")}, P(1)},
     {"stats", WIRE_STATS, {{0}}, P(0)},
     {"list", WIRE_LIST, {{0}}, P(0)},
+    {"resolve",
+     WIRE_RESOLVE,
+     {STR(GID, "xact_c1_7_3"), INT(CODE, WIRE_ABORTED),
+      STR(TEXT, "bank2 restored from backup"), STR(NAME, "ops@db1")},
+     P(4)},
     {"br_exec",
      WIRE_BR_EXEC,
      {STR(GID, "xact_c1_7_4"), INT(SEQ, UINT64_MAX), STR(SQL, "SELECT 1")},
@@ -213,6 +218,8 @@ required_scalars(enum wire_type t)
 		return code;
 	case WIRE_ERROR:
 		return code | text;
+	case WIRE_RESOLVE:
+		return gid | code | text;
 	case WIRE_BR_STATE:
 		return gid | 1u << WIRE_T_BALLOT;
 	case WIRE_BR_PRECOMMIT:
@@ -746,7 +753,7 @@ Test(wire, rejects_bad_header)
 	h[2] = WIRE_VERSION + 1;
 	expect_reject(h, 4, "version");
 	memcpy(h, ok, 4);
-	static const uint8_t bad_types[] = {0, 9, 17, 19, 21, 29, 37, 255};
+	static const uint8_t bad_types[] = {0, 17, 18, 19, 21, 29, 37, 255};
 	for (size_t i = 0; i < sizeof(bad_types); i++) {
 		h[3] = bad_types[i];
 		expect_reject(h, 4, "unknown message type");
@@ -1084,12 +1091,45 @@ Test(wire, rejects_bad_exec)
 	expect_reject_buf(&b, "(has 2)");
 }
 
+Test(wire, rejects_a_resolve_that_decides_nothing)
+{
+	static const uint32_t bad_code[] = {0, WIRE_IN_PROGRESS, 4};
+	struct wire_buf b;
+
+	for (size_t i = 0; i < 3; i++) {
+		wire_buf_init(&b, WIRE_RESOLVE);
+		wire_put_str(&b, WIRE_T_GID, "g");
+		wire_put_u32(&b, WIRE_T_CODE, bad_code[i]);
+		wire_put_str(&b, WIRE_T_TEXT, "why");
+		wire_put_str(&b, WIRE_T_NAME, "ops");
+		expect_reject_buf(&b, "not commit or abort");
+	}
+	wire_buf_init(&b, WIRE_RESOLVE);
+	wire_put_str(&b, WIRE_T_GID, "g");
+	wire_put_u32(&b, WIRE_T_CODE, WIRE_COMMITTED);
+	wire_put_str(&b, WIRE_T_TEXT, "why");
+	expect_reject_buf(&b, "0 NAMEs, not one");
+	wire_buf_init(&b, WIRE_RESOLVE);
+	wire_put_str(&b, WIRE_T_GID, "g");
+	wire_put_u32(&b, WIRE_T_CODE, WIRE_COMMITTED);
+	wire_put_str(&b, WIRE_T_TEXT, "why");
+	wire_put_str(&b, WIRE_T_NAME, "ops");
+	wire_put_str(&b, WIRE_T_NAME, "root");
+	expect_reject_buf(&b, "2 NAMEs, not one");
+	wire_buf_init(&b, WIRE_RESOLVE);
+	wire_put_str(&b, WIRE_T_GID, "g");
+	wire_put_u32(&b, WIRE_T_CODE, WIRE_ABORTED);
+	wire_put_str(&b, WIRE_T_TEXT, "");
+	wire_put_str(&b, WIRE_T_NAME, "ops");
+	expect_reject_buf(&b, "without a reason");
+}
+
 Test(wire, rejects_bad_codes)
 {
 	struct wire_buf b;
 	static const uint32_t bad_outcome[] = {0, 4, UINT32_MAX};
 	static const uint32_t bad_vote[] = {0, 5, 0x100};
-	static const uint32_t bad_error[] = {0, 10, UINT32_MAX};
+	static const uint32_t bad_error[] = {0, 11, UINT32_MAX};
 
 	for (size_t i = 0; i < 3; i++) {
 		wire_buf_init(&b, WIRE_OUTCOME);
@@ -1239,7 +1279,7 @@ Test(wire, names)
 	cr_assert_str_eq(wire_error_name(WIRE_E_SHUTTING_DOWN),
 	                 "shutting_down");
 	cr_assert_str_eq(wire_error_name((enum wire_error)0), "unknown");
-	for (unsigned e = WIRE_E_BAD_REQUEST; e <= WIRE_E_SHUTTING_DOWN; e++)
+	for (unsigned e = WIRE_E_BAD_REQUEST; e <= WIRE_E_CONFLICT; e++)
 		cr_assert_str_neq(wire_error_name((enum wire_error)e),
 		                  "unknown");
 }
