@@ -70,6 +70,7 @@ struct coordinator {
 	struct coord_stats stats;
 	atomic_uint resolvers;   /* tx_resolve_past() ones in the table */
 	struct metrics *metrics; /* /metrics and /healthz, or NULL */
+	struct api *api;         /* the HTTP/JSON API, or NULL */
 };
 
 /* The statements a SUBMIT gave one branch, sent with its PREPARE. */

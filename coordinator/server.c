@@ -16,6 +16,7 @@
 #include <nng/nng.h>
 #include <nng/supplemental/util/platform.h>
 
+#include "api.h"
 #include "clock.h"
 #include "coordinator.h"
 #include "internal.h"
@@ -628,6 +629,29 @@ open_contexts(struct coordinator *co, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * The HTTP/JSON API calls this coordinator as a client over inproc://: the
+ * same requests, checks and answers as any other client.
+ */
+static int
+start_api(struct coordinator *co, char *err, size_t errlen)
+{
+	const struct coord_config *cfg = co->cfg;
+	char url[64];
+	int rv;
+
+	snprintf(url, sizeof(url), "inproc://xact-api-%p", (void *)co);
+	if ((rv = nng_listen(co->rep, url, NULL, 0)) != 0) {
+		snprintf(err, errlen, "api: listen %s: %s", url,
+		         nng_strerror(rv));
+		return -1;
+	}
+	return api_start(cfg->api_listen, url, cfg->api_workers,
+	                 cfg->vote_timeout_ms + cfg->commit_wait_ms +
+	                     cfg->request_timeout_ms,
+	                 &co->api, err, errlen);
+}
+
 int
 coordinator_start(const struct coord_config *cfg, struct coordinator **out,
                   char *err, size_t errlen)
@@ -681,6 +705,8 @@ coordinator_start(const struct coord_config *cfg, struct coordinator **out,
 	if (cfg->metrics_listen != NULL &&
 	    metrics_start(cfg->metrics_listen, coord_render_metrics,
 	                  coord_health, co, &co->metrics, err, errlen) != 0)
+		goto fail;
+	if (cfg->api_listen != NULL && start_api(co, err, errlen) != 0)
 		goto fail;
 	xlog_info("node %s incarnation %llu listening on %s with %zu "
 	          "participants",
@@ -798,6 +824,7 @@ coordinator_stop(struct coordinator *co)
 
 	if (co->ticker_ran && co->rep_open)
 		drain(co);
+	api_stop(co->api); /* its requests in progress are answered */
 	atomic_store(&co->stopping, true);
 	metrics_stop(co->metrics); /* its handlers read what is freed below */
 	ticker_stop(co);

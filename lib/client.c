@@ -61,6 +61,12 @@ fail(xact_conn *c, const char *fmt, ...)
 	return -1;
 }
 
+xact_error
+xact_errcode(const xact_conn *c)
+{
+	return (xact_error)c->error_code;
+}
+
 const char *
 xact_errmsg(const xact_conn *c)
 {
@@ -240,6 +246,23 @@ xact_begin(xact_conn *c, xact_tx **out)
 	return 0;
 }
 
+int
+xact_tx_resume(xact_conn *c, const char *gid, uint64_t last_seq, xact_tx **out)
+{
+	xact_tx *tx;
+
+	*out = NULL;
+	if (strlen(gid) >= sizeof(tx->gid))
+		return fail(c, "gid longer than %d bytes", XACT_GID_MAX - 1);
+	if ((tx = calloc(1, sizeof(*tx))) == NULL)
+		return fail(c, "out of memory");
+	tx->c = c;
+	snprintf(tx->gid, sizeof(tx->gid), "%s", gid);
+	tx->seq = last_seq;
+	*out = tx;
+	return 0;
+}
+
 const char *
 xact_tx_gid(const xact_tx *tx)
 {
@@ -387,8 +410,8 @@ xact_resolve(xact_conn *c, const char *gid, xact_outcome decision,
 	wire_put_str(&b, WIRE_T_TEXT, why);
 	wire_put_str(&b, WIRE_T_NAME, who);
 	if (call(c, &b, &msg, &m) != 0)
-		return c->error_code == WIRE_E_CONFLICT ||
-		               c->error_code == WIRE_E_BUSY
+		return c->error_code == XACT_E_CONFLICT ||
+		               c->error_code == XACT_E_BUSY
 		           ? 1
 		           : -1;
 	if (m.type != WIRE_OUTCOME) {

@@ -231,6 +231,20 @@ static const struct cfg_key coord_keys[] = {
      .help = "Where GET /metrics (Prometheus text format) and GET /healthz "
              "of this coordinator are served, e.g. http://127.0.0.1:9100. "
              "Absent: not served."},
+    {.key = "api.listen",
+     .type = CFG_HTTP_URL,
+     COORD(api_listen),
+     .max = CFG_URL_MAX,
+     .help = "Where the HTTP/JSON API (docs/api.md) is served, e.g. "
+             "http://127.0.0.1:7680. Absent: not served. Plain HTTP: "
+             "bind it to a trusted address."},
+    {.key = "api.workers",
+     .type = CFG_UINT,
+     COORD(api_workers),
+     .def = 8,
+     .min = 1,
+     .max = 256,
+     .help = "HTTP/JSON requests run at once; more wait in line."},
     {.key = "contexts",
      .type = CFG_UINT,
      COORD(contexts),
@@ -1578,6 +1592,7 @@ cfg_free_coord(struct coord_config *c)
 	free(c->listen);
 	free(c->log_dir);
 	free(c->metrics_listen);
+	free(c->api_listen);
 	free(c->tls_ca);
 	free(c->tls_cert);
 	free(c->tls_key);

@@ -55,6 +55,8 @@ struct coord_config {
 	uint64_t compact_bytes;    /* log_compact_bytes, default 64 MiB */
 	enum xlog_level log_level; /* log_level, default info */
 	char *metrics_listen;      /* metrics.listen: http URL, optional */
+	char *api_listen;          /* api.listen: http URL, optional */
+	uint32_t api_workers;      /* api.workers, default 8 */
 	char *tls_ca, *tls_cert, *tls_key; /* tls.*: PEM files, optional */
 };
 

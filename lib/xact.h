@@ -60,6 +60,22 @@ int xact_connect_tls(const char *url, unsigned timeout_ms, const char *ca,
 /* Why the last call on c (or on a tx of c) failed, or aborted. */
 const char *xact_errmsg(const xact_conn *c);
 
+/* The coordinator's refusal of the last call on c (its answer). */
+typedef enum xact_error {
+	XACT_E_NONE = 0, /* not a refusal: no answer, or a local error */
+	XACT_E_BAD_REQUEST = 1,
+	XACT_E_UNKNOWN_TX = 2,   /* no such open transaction */
+	XACT_E_UNKNOWN_NAME = 3, /* no such participant */
+	XACT_E_BUSY = 4,         /* another request on it is running */
+	XACT_E_NOT_ACTIVE = 5,   /* aborted or ending */
+	XACT_E_UNAVAILABLE = 6,  /* a participant did not answer */
+	XACT_E_LIMIT = 7,
+	XACT_E_INTERNAL = 8,
+	XACT_E_SHUTTING_DOWN = 9,
+	XACT_E_CONFLICT = 10, /* contradicts a decision (xact_resolve) */
+} xact_error;
+xact_error xact_errcode(const xact_conn *c);
+
 typedef enum xact_protocol {
 	XACT_PROTOCOL_DEFAULT = 0, /* the coordinator's `protocol` setting */
 	XACT_PROTOCOL_2PC = 2,
@@ -70,6 +86,15 @@ typedef enum xact_protocol {
 int xact_set_protocol(xact_conn *c, xact_protocol p);
 
 int xact_begin(xact_conn *c, xact_tx **out);
+
+/*
+ * A handle on gid, begun elsewhere, whose statements so far were numbered
+ * up to last_seq (0: none): for a gateway relaying a client's statements.
+ * The next xact_exec() is statement last_seq + 1; the coordinator answers
+ * a repeat of the last number from its cache and refuses older ones.
+ */
+int xact_tx_resume(xact_conn *c, const char *gid, uint64_t last_seq,
+                   xact_tx **out);
 const char *xact_tx_gid(const xact_tx *tx);
 
 /* Run one statement on the named participant inside tx. */

@@ -1368,6 +1368,9 @@ write_coord_conf(struct hcluster *c)
 	if (o->metrics)
 		fprintf(f, "metrics:\n  listen: \"http://127.0.0.1:%d\"\n",
 		        c->coord_metrics_port);
+	if (o->api)
+		fprintf(f, "api:\n  listen: \"http://127.0.0.1:%d\"\n",
+		        c->coord_api_port);
 	return close_file(f, c->coord_conf);
 }
 
@@ -1415,7 +1418,7 @@ write_part_conf(struct hcluster *c, int i)
 static int
 pick_ports(struct hcluster *c)
 {
-	int *all[2 * HCLUSTER_MAX + 2];
+	int *all[2 * HCLUSTER_MAX + 3];
 	int n = 0;
 
 	all[n++] = &c->coord_port;
@@ -1426,6 +1429,8 @@ pick_ports(struct hcluster *c)
 		for (int i = 0; i < c->n; i++)
 			all[n++] = &c->part_metrics_port[i];
 	}
+	if (c->opts.api)
+		all[n++] = &c->coord_api_port;
 	for (int i = 0; i < n; i++) {
 		bool dup;
 
@@ -1620,6 +1625,7 @@ hcluster_start(struct hcluster *c, const struct hcluster_opts *o)
 		ok = hwait_port(c->part_metrics_port[i], 10000);
 	ok = ok &&
 	     (!c->opts.metrics || hwait_port(c->coord_metrics_port, 10000));
+	ok = ok && (!c->opts.api || hwait_port(c->coord_api_port, 10000));
 	ports_unlock(lock);
 	if (!ok)
 		goto fail;

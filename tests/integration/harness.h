@@ -171,6 +171,7 @@ struct hcluster_opts {
 	/* both */
 	const char *log_level; /* NULL: "info" */
 	bool metrics;          /* serve /metrics (coord_metrics_port...) */
+	bool api;              /* the coordinator's HTTP/JSON API */
 	/* tls+tcp://localhost everywhere, certificates in dir/certs made by
 	 * scripts/test-certs (node.*: every daemon; stranger.*: refused) */
 	bool tls;
@@ -196,6 +197,7 @@ struct hcluster {
 	int coord_port;
 	int coord_metrics_port;              /* with opts.metrics */
 	int part_metrics_port[HCLUSTER_MAX]; /* likewise */
+	int coord_api_port;                  /* with opts.api */
 	char coord_conf[HPATH_MAX];
 	char url[96]; /* tcp://<address>:<coord_port> */
 	/*

@@ -174,6 +174,8 @@ Test(config, example_coordinator)
 		cr_assert_str_eq(c.participants[i].name, name);
 		cr_assert_str_eq(c.participants[i].url, url);
 	}
+	cr_assert_str_eq(c.api_listen, "http://127.0.0.1:7680");
+	cr_assert_eq(c.api_workers, 8);
 	cfg_free_coord(&c);
 }
 
@@ -536,6 +538,16 @@ Test(config, metrics_url)
 	part_err("metrics-no-port.yaml",
 	         "metrics-no-port.yaml:8:11: metrics.listen: "
 	         "\"http://127.0.0.1/metrics\" is not http://HOST:PORT");
+}
+
+Test(config, api)
+{
+	coord_err("api-bad-url.yaml",
+	          "api-bad-url.yaml:8:11: api.listen: "
+	          "\"tls+tcp://127.0.0.1:7680\" is not an HTTP address");
+	coord_err("api-workers-zero.yaml",
+	          "api-workers-zero.yaml:9:12: api.workers: \"0\" is out of "
+	          "range (1..256)");
 }
 
 /* ---- endpoint lists --------------------------------------------------- */
