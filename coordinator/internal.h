@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "clients.h"
 #include "config.h"
 #include "dlog.h"
 #include "gid.h"
@@ -50,8 +51,9 @@ struct coord_stats {
 struct coordinator {
 	const struct coord_config *cfg;
 	struct dlog *dlog;
-	struct recent *recent; /* one-phase commits: not in the log */
-	struct peer **peers;   /* index = participant index in cfg */
+	struct recent *recent;   /* one-phase commits: not in the log */
+	struct clients *clients; /* open transactions per client */
+	struct peer **peers;     /* index = participant index in cfg */
 	size_t npeers;
 	nng_socket rep;
 	bool rep_open;
@@ -98,15 +100,18 @@ struct tx {
 	bool resolver;        /* asks for a past outcome: not a new tx */
 	bool leased;          /* begun ahead (BEGIN count), not used yet */
 	bool heuristic;       /* an operator's decision (heuristic.c) */
+	uint32_t client;      /* counted for this pipe until decided */
 	struct cctx *waiter;  /* client waiting for the outcome */
 };
 
 /* txn.c */
 /* In the table, ACTIVE; protocol: WIRE_2PC, WIRE_3PC or 0 (config's). */
-struct tx *tx_create(struct coordinator *co, uint32_t protocol);
+/* client: the NNG pipe it counts for (clients.h), or 0. */
+struct tx *tx_create(struct coordinator *co, uint32_t protocol,
+                     uint32_t client);
 /* n leased transactions with consecutive gids; the first one's into gid. */
 int tx_create_lease(struct coordinator *co, uint32_t protocol, uint32_t n,
-                    char gid[GID_MAX]);
+                    char gid[GID_MAX], uint32_t client);
 /* A leased tx's first request: from now on it is an ordinary one. */
 void tx_use_lease(struct tx *tx);
 void tx_set_protocol(struct tx *tx, uint32_t protocol);
@@ -128,6 +133,10 @@ enum coord_source {
 /* inquiry: a participant asks about a prepared branch (presumed abort). */
 enum wire_outcome coord_outcome(struct coordinator *co, const char *gid,
                                 bool inquiry, enum coord_source *src);
+/* The same for a gid not in the table: the log, the recent one-phase
+ * commits, presumed abort. Takes no lock of the table. */
+enum wire_outcome log_outcome(struct coordinator *co, const char *gid,
+                              bool inquiry, enum coord_source *src);
 /* Ask every participant what became of gid; cc gets the outcome. */
 void tx_resolve_past(struct coordinator *co, const char *gid, struct cctx *cc);
 void tx_free(struct tx *tx);
@@ -139,7 +148,7 @@ void note_peer(struct coordinator *co, size_t peer, int rv);
 /*
  * A tx for an operator's decision on gid, with a branch at every
  * participant: in the table (the caller holds co->mu), ACTIVE and busy.
- * NULL when out of memory.
+ * NULL when out of memory or gid is in the table already.
  */
 struct tx *tx_new_heuristic(struct coordinator *co, const char *gid);
 

@@ -35,6 +35,7 @@ struct cctx {
 	nng_ctx ctx;
 	nng_aio *aio;
 	enum cctx_state state;
+	uint32_t client; /* the pipe of the request being served */
 };
 
 static void
@@ -91,21 +92,56 @@ find_peer(struct coordinator *co, const char *name)
 	return e == NULL ? -1 : (long)(e - co->cfg->participants);
 }
 
+/*
+ * Count n more undecided transactions for the client, or refuse the
+ * request (limits.open_per_client). True if counted.
+ */
+static bool
+take_open(struct cctx *cc, uint32_t n)
+{
+	uint32_t max = cc->co->cfg->max_open_per_client;
+
+	if (clients_take(cc->co->clients, cc->client, n, max))
+		return true;
+	xlog_warn("client %u refused %u more transactions: it holds %u "
+	          "undecided (limits.open_per_client %u)",
+	          cc->client, n, clients_open(cc->co->clients, cc->client),
+	          max);
+	cctx_reply_error(cc, WIRE_E_LIMIT,
+	                 "this connection holds %u undecided transactions: "
+	                 "limits.open_per_client is %u",
+	                 clients_open(cc->co->clients, cc->client), max);
+	return false;
+}
+
+static void
+release_open(struct cctx *cc, uint32_t n)
+{
+	while (n-- > 0)
+		clients_release(cc->co->clients, cc->client);
+}
+
 static void
 handle_begin(struct cctx *cc, const struct wire_msg *m)
 {
+	uint32_t n = m->count > 1 ? m->count : 1;
 	char gid[GID_MAX];
 	struct wire_buf b;
 	struct tx *tx;
 
-	if (m->count > 1) {
+	if (!take_open(cc, n))
+		return;
+	if (n > 1) {
 		/* A lease for SUBMITs: one round trip saved per transaction. */
-		if (tx_create_lease(cc->co, m->protocol, m->count, gid) != 0) {
+		if (tx_create_lease(cc->co, m->protocol, n, gid, cc->client) !=
+		    0) {
+			release_open(cc, n);
 			cctx_reply_error(cc, WIRE_E_INTERNAL, "out of memory");
 			return;
 		}
-		xlog_debug("gid=%s begun with %u leased", gid, m->count);
-	} else if ((tx = tx_create(cc->co, m->protocol)) == NULL) {
+		xlog_debug("gid=%s begun with %u leased", gid, n);
+	} else if ((tx = tx_create(cc->co, m->protocol, cc->client)) == NULL) {
+		release_open(cc, n);
 		cctx_reply_error(cc, WIRE_E_INTERNAL, "out of memory");
 		return;
 	} else {
@@ -160,6 +196,37 @@ exec_reply(void *arg, int rv, const struct wire_msg *m, const void *raw,
 	free(ec);
 }
 
+/*
+ * One more statement at peer would pass a limit (a new participant beyond
+ * limits.participants_per_transaction, or a statement beyond
+ * limits.statements_per_branch): why says which. Called with tx->mu held.
+ */
+static bool
+exec_over_limit(struct tx *tx, size_t peer, char *why, size_t len)
+{
+	const struct coord_config *cfg = tx->co->cfg;
+	bool known = false;
+
+	for (size_t i = 0; i < tx->sm.nbranches; i++)
+		known = known || tx->branches[i].peer == peer;
+	if (!known && tx->sm.nbranches >= cfg->max_participants) {
+		snprintf(why, len,
+		         "transaction %s has %u participants: "
+		         "limits.participants_per_transaction",
+		         tx->gid, cfg->max_participants);
+		return true;
+	}
+	if (tx->peer_stmts[peer] >= cfg->max_statements) {
+		snprintf(why, len,
+		         "transaction %s has run %u statements at %s: "
+		         "limits.statements_per_branch",
+		         tx->gid, cfg->max_statements,
+		         cfg->participants[peer].name);
+		return true;
+	}
+	return false;
+}
+
 static void
 handle_exec(struct cctx *cc, const struct wire_msg *m)
 {
@@ -170,6 +237,7 @@ handle_exec(struct cctx *cc, const struct wire_msg *m)
 	struct wire_buf b;
 	struct tx *tx;
 	bool repeat = false;
+	char over[GID_MAX + 160];
 	int rv;
 
 	if (peer < 0) {
@@ -193,6 +261,12 @@ handle_exec(struct cctx *cc, const struct wire_msg *m)
 		cctx_reply_error(cc, WIRE_E_NOT_ACTIVE, "%s", why);
 		return;
 	}
+	if (m->seq == 0) {
+		pthread_mutex_unlock(&tx->mu);
+		cctx_reply_error(cc, WIRE_E_BAD_REQUEST,
+		                 "statement numbers start at 1");
+		return;
+	}
 	if (tx->busy && m->seq == tx->next_stmt) {
 		/*
 		 * NNG resent the statement that is running. Its answer goes to
@@ -210,12 +284,6 @@ handle_exec(struct cctx *cc, const struct wire_msg *m)
 		cctx_reply_error(cc, WIRE_E_BUSY,
 		                 "transaction %s: another request is running",
 		                 m->gid);
-		return;
-	}
-	if (m->seq == 0) {
-		pthread_mutex_unlock(&tx->mu);
-		cctx_reply_error(cc, WIRE_E_BAD_REQUEST,
-		                 "statement numbers start at 1");
 		return;
 	}
 	if (m->seq == tx->next_stmt) {
@@ -239,6 +307,11 @@ handle_exec(struct cctx *cc, const struct wire_msg *m)
 		                 "transaction %s: statement %llu was sent to "
 		                 "another participant",
 		                 m->gid, (unsigned long long)m->seq);
+		return;
+	}
+	if (!repeat && exec_over_limit(tx, (size_t)peer, over, sizeof(over))) {
+		pthread_mutex_unlock(&tx->mu);
+		cctx_reply_error(cc, WIRE_E_LIMIT, "%s", over);
 		return;
 	}
 	if ((ec = malloc(sizeof(*ec))) == NULL) {
@@ -375,6 +448,49 @@ branch_add_sql(struct branch_sql *s, const char *sql)
 	return 0;
 }
 
+/*
+ * A SUBMIT's names are participants and it keeps within the limits
+ * (participants per transaction, statements per branch); otherwise it is
+ * refused here. True if it may run.
+ */
+static bool
+submit_within_limits(struct cctx *cc, const struct wire_msg *m)
+{
+	const struct coord_config *cfg = cc->co->cfg;
+	uint32_t names = 0, stmts = 0;
+
+	for (uint32_t i = 0; i < m->nitems; i++) {
+		const char *s = m->items[i].str;
+
+		if (m->items[i].tag != WIRE_T_NAME) {
+			stmts++;
+		} else if (find_peer(cc->co, s) < 0) {
+			cctx_reply_error(cc, WIRE_E_UNKNOWN_NAME,
+			                 "unknown participant \"%s\"", s);
+			return false;
+		} else {
+			names++;
+			stmts = 0;
+		}
+		if (names > cfg->max_participants) {
+			cctx_reply_error(cc, WIRE_E_LIMIT,
+			                 "more than %u participants: "
+			                 "limits.participants_per_transaction",
+			                 cfg->max_participants);
+			return false;
+		}
+		if (stmts > cfg->max_statements) {
+			cctx_reply_error(cc, WIRE_E_LIMIT,
+			                 "more than %u statements for one "
+			                 "participant: "
+			                 "limits.statements_per_branch",
+			                 cfg->max_statements);
+			return false;
+		}
+	}
+	return true;
+}
+
 static void
 handle_submit(struct cctx *cc, const struct wire_msg *m)
 {
@@ -382,15 +498,9 @@ handle_submit(struct cctx *cc, const struct wire_msg *m)
 	struct tx *tx;
 	size_t branch = 0;
 
-	/* Validate every name before a gid exists. */
-	for (uint32_t i = 0; i < m->nitems; i++)
-		if (m->items[i].tag == WIRE_T_NAME &&
-		    find_peer(co, m->items[i].str) < 0) {
-			cctx_reply_error(cc, WIRE_E_UNKNOWN_NAME,
-			                 "unknown participant \"%s\"",
-			                 m->items[i].str);
-			return;
-		}
+	/* Validate every name and limit before a gid exists. */
+	if (!submit_within_limits(cc, m))
+		return;
 	if (m->gid != NULL) {
 		/* The client began it to know the gid before any work. */
 		if ((tx = tx_lookup_locked(co, m->gid)) == NULL) {
@@ -409,7 +519,10 @@ handle_submit(struct cctx *cc, const struct wire_msg *m)
 		}
 		if (m->protocol != 0)
 			tx_set_protocol(tx, m->protocol);
-	} else if ((tx = tx_create(co, m->protocol)) == NULL) {
+	} else if (!take_open(cc, 1)) {
+		return;
+	} else if ((tx = tx_create(co, m->protocol, cc->client)) == NULL) {
+		release_open(cc, 1);
 		cctx_reply_error(cc, WIRE_E_INTERNAL, "out of memory");
 		return;
 	} else
@@ -477,6 +590,19 @@ dispatch(struct cctx *cc, nng_msg *msg)
 	struct wire_msg m;
 	char err[200];
 
+	cc->client = nng_pipe_id(nng_msg_get_pipe(msg));
+	if (nng_msg_len(msg) > cc->co->cfg->max_message_bytes) {
+		atomic_fetch_add(&cc->co->stats.bad_requests, 1);
+		xlog_warn("request of %zu bytes refused: limits.message_bytes "
+		          "is %u",
+		          nng_msg_len(msg), cc->co->cfg->max_message_bytes);
+		cctx_reply_error(
+		    cc, WIRE_E_LIMIT,
+		    "request of %zu bytes: limits.message_bytes is "
+		    "%u",
+		    nng_msg_len(msg), cc->co->cfg->max_message_bytes);
+		return;
+	}
 	if (net_decode(msg, &m, err, sizeof(err)) != 0) {
 		atomic_fetch_add(&cc->co->stats.bad_requests, 1);
 		xlog_warn("bad request dropped: %s", err);
@@ -682,7 +808,8 @@ coordinator_start(const struct coord_config *cfg, struct coordinator **out,
 	              errlen) != 0)
 		goto fail;
 	co->incarnation = dlog_incarnation(co->dlog);
-	if ((co->recent = recent_new()) == NULL) {
+	if ((co->recent = recent_new()) == NULL ||
+	    (co->clients = clients_new()) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -861,6 +988,7 @@ coordinator_stop(struct coordinator *co)
 		          (unsigned long long)s->bad_requests);
 	pthread_mutex_destroy(&co->mu);
 	recent_free(co->recent);
+	clients_free(co->clients);
 	tls_process_drop();
 	free(co->peers);
 	free(co->ctxs);

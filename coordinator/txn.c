@@ -86,12 +86,13 @@ tx_set_protocol(struct tx *tx, uint32_t protocol)
 }
 
 struct tx *
-tx_create(struct coordinator *co, uint32_t protocol)
+tx_create(struct coordinator *co, uint32_t protocol, uint32_t client)
 {
 	struct tx *tx = tx_alloc(co);
 
 	if (tx == NULL)
 		return NULL;
+	tx->client = client;
 	tx_set_protocol(tx, protocol);
 	pthread_mutex_lock(&co->mu);
 	gid_format(tx->gid, co->cfg->node, co->incarnation, ++co->next_seq);
@@ -103,7 +104,7 @@ tx_create(struct coordinator *co, uint32_t protocol)
 
 int
 tx_create_lease(struct coordinator *co, uint32_t protocol, uint32_t n,
-                char gid[GID_MAX])
+                char gid[GID_MAX], uint32_t client)
 {
 	struct tx *txs[WIRE_MAX_LEASE];
 
@@ -116,6 +117,7 @@ tx_create_lease(struct coordinator *co, uint32_t protocol, uint32_t n,
 		}
 		tx_set_protocol(txs[i], protocol);
 		txs[i]->leased = true;
+		txs[i]->client = client;
 	}
 	pthread_mutex_lock(&co->mu);
 	for (uint32_t i = 0; i < n; i++) {
@@ -597,6 +599,9 @@ io_reply(void *ctx, struct twopc *t)
 {
 	struct tx *tx = ctx;
 
+	/* Decided: no longer one of its client's open ones. */
+	clients_release(tx->co->clients, tx->client);
+	tx->client = 0;
 	if (tx->heuristic)
 		return; /* heuristic.c answers the operator */
 	if (t->one_phase_done) {
@@ -657,7 +662,6 @@ coord_outcome(struct coordinator *co, const char *gid, bool inquiry,
               enum coord_source *src)
 {
 	struct tx *tx = tx_lookup_locked(co, gid);
-	struct gid_parts p;
 	enum wire_outcome o;
 
 	*src = SOURCE_KNOWN;
@@ -674,6 +678,16 @@ coord_outcome(struct coordinator *co, const char *gid, bool inquiry,
 		pthread_mutex_unlock(&tx->mu);
 		return o;
 	}
+	return log_outcome(co, gid, inquiry, src);
+}
+
+enum wire_outcome
+log_outcome(struct coordinator *co, const char *gid, bool inquiry,
+            enum coord_source *src)
+{
+	struct gid_parts p;
+
+	*src = SOURCE_KNOWN;
 	switch (dlog_lookup(co->dlog, gid)) {
 	case DLOG_COMMITTED:
 		return WIRE_COMMITTED;
@@ -766,9 +780,9 @@ tx_resolve_past(struct coordinator *co, const char *gid, struct cctx *cc)
 struct tx *
 tx_new_heuristic(struct coordinator *co, const char *gid)
 {
-	struct tx *tx = tx_alloc(co);
+	struct tx *tx;
 
-	if (tx == NULL)
+	if (hmap_get(&co->txs, gid) != NULL || (tx = tx_alloc(co)) == NULL)
 		return NULL;
 	snprintf(tx->gid, sizeof(tx->gid), "%s", gid);
 	tx->heuristic = true;

@@ -50,13 +50,17 @@ struct coord_config {
 	uint32_t retry_max_ms;   /* timeouts.retry_max, default 5s */
 	uint32_t protocol;       /* protocol: enum cfg_protocol, default 2pc */
 	uint32_t one_phase;      /* one_phase: 1 (true, default) or 0 */
-	uint32_t three_phase_mode; /* three_phase.mode, default quorum */
-	uint32_t contexts;         /* contexts, default 256 */
-	uint64_t compact_bytes;    /* log_compact_bytes, default 64 MiB */
-	enum xlog_level log_level; /* log_level, default info */
-	char *metrics_listen;      /* metrics.listen: http URL, optional */
-	char *api_listen;          /* api.listen: http URL, optional */
-	uint32_t api_workers;      /* api.workers, default 8 */
+	uint32_t three_phase_mode;    /* three_phase.mode, default quorum */
+	uint32_t contexts;            /* contexts, default 256 */
+	uint64_t compact_bytes;       /* log_compact_bytes, default 64 MiB */
+	enum xlog_level log_level;    /* log_level, default info */
+	char *metrics_listen;         /* metrics.listen: http URL, optional */
+	char *api_listen;             /* api.listen: http URL, optional */
+	uint32_t api_workers;         /* api.workers, default 8 */
+	uint32_t max_message_bytes;   /* limits.message_bytes, 16 MiB */
+	uint32_t max_participants;    /* limits.participants_per_transaction */
+	uint32_t max_statements;      /* limits.statements_per_branch */
+	uint32_t max_open_per_client; /* limits.open_per_client */
 	char *tls_ca, *tls_cert, *tls_key; /* tls.*: PEM files, optional */
 };
 

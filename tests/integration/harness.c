@@ -1371,6 +1371,8 @@ write_coord_conf(struct hcluster *c)
 	if (o->api)
 		fprintf(f, "api:\n  listen: \"http://127.0.0.1:%d\"\n",
 		        c->coord_api_port);
+	if (o->coord_yaml != NULL)
+		fprintf(f, "%s\n", o->coord_yaml);
 	return close_file(f, c->coord_conf);
 }
 

@@ -158,6 +158,7 @@ struct hcluster_opts {
 	const char *protocol;         /* "2pc" or "3pc"; NULL: default */
 	const char *three_phase_mode; /* "quorum" or "plain"; NULL: default */
 	const char *one_phase;        /* "true" or "false"; NULL: default */
+	const char *coord_yaml;       /* more top-level YAML, e.g. limits */
 	/* participants */
 	unsigned statement_timeout_ms;
 	unsigned part_idle_timeout_ms;
