@@ -193,7 +193,8 @@ default_who(char *buf, size_t len)
 	char host[64] = "?";
 
 	gethostname(host, sizeof(host) - 1);
-	snprintf(buf, len, "%s@%s", pw != NULL ? pw->pw_name : "?", host);
+	/* The coordinator takes at most 64 bytes. */
+	snprintf(buf, len, "%.31s@%.32s", pw != NULL ? pw->pw_name : "?", host);
 }
 
 static int

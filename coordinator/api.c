@@ -18,14 +18,16 @@
  * NNG refuses a longer body itself (400, an HTML page, the connection
  * closed); up to here api_request_parse() says 413 in JSON.
  */
-#define COLLECT_MAX (4 * API_MAX_BODY)
+#define COLLECT_MAX (API_MAX_BODY + (64u << 10))
 
-/* Requests waiting for a worker; more are answered 503 at once. */
-#define API_QUEUE_MAX 1024
+/* Requests (and their bytes) waiting for a worker; more get 503 at once. */
+#define API_QUEUE_MAX   1024
+#define API_QUEUE_BYTES (32u << 20)
 
 struct job {
 	struct job *next;
 	nng_aio *aio;
+	size_t bytes; /* of its body */
 	struct api_request req;
 };
 
@@ -36,11 +38,75 @@ struct api {
 	pthread_mutex_t mu; /* guards the queue and stopping */
 	pthread_cond_t cv;
 	struct job *head, *tail;
-	size_t queued;
+	size_t queued, queued_bytes;
 	bool stopping;
+	/* The owner's and each registered handler's: the handlers may
+	 * outlive api_stop in a server shared with metrics.listen. */
+	unsigned refs;
+	bool started; /* nng_http_server_start() succeeded */
 	pthread_t *workers;
 	size_t nworkers;
 };
+
+static void
+api_unref(void *arg)
+{
+	struct api *a = arg;
+	bool last;
+
+	pthread_mutex_lock(&a->mu);
+	last = --a->refs == 0;
+	pthread_mutex_unlock(&a->mu);
+	if (!last)
+		return;
+	pthread_cond_destroy(&a->cv);
+	pthread_mutex_destroy(&a->mu);
+	free(a->workers);
+	free(a);
+}
+
+/* ---- answers ---- */
+
+/* A JSON string of s, bytes that are not UTF-8 replaced by '?'. */
+static json_t *
+jstr(const char *s)
+{
+	size_t n = strlen(s), i = 0;
+	json_t *j = json_stringn(s, n);
+	char *t;
+
+	if (j != NULL || (t = malloc(n + 1)) == NULL)
+		return j;
+	while (i < n) {
+		const unsigned char *u = (const unsigned char *)s + i;
+		size_t len = u[0] < 0x80   ? 1
+		             : u[0] < 0xc2 ? 0
+		             : u[0] < 0xe0 ? 2
+		             : u[0] < 0xf0 ? 3
+		             : u[0] < 0xf5 ? 4
+		                           : 0;
+		size_t k = 1;
+
+		/* Continuations, and no overlong, surrogate or > U+10FFFF. */
+		while (len > 1 && k < len && i + k < n &&
+		       (u[k] & 0xc0) == 0x80 &&
+		       !(k == 1 && ((u[0] == 0xe0 && u[1] < 0xa0) ||
+		                    (u[0] == 0xed && u[1] > 0x9f) ||
+		                    (u[0] == 0xf0 && u[1] < 0x90) ||
+		                    (u[0] == 0xf4 && u[1] > 0x8f))))
+			k++;
+		if (len == 0 || k < len) {
+			t[i++] = '?';
+			continue;
+		}
+		memcpy(t + i, u, len);
+		i += len;
+	}
+	t[n] = '\0';
+	j = json_stringn(t, n);
+	free(t);
+	return j;
+}
 
 /* ---- answers ---- */
 
@@ -55,6 +121,16 @@ respond(nng_aio *aio, uint16_t status, json_t *body)
 	int rv = NNG_ENOMEM;
 
 	json_decref(body);
+	if (body == NULL) {
+		static const char oops[] = "{\"error\": \"the answer could not "
+		                           "be encoded\"}\n";
+
+		status = 500;
+		len = sizeof(oops) - 1;
+		if ((text = malloc(len + 1)) != NULL)
+			memcpy(text, oops, len + 1);
+		len--; /* the newline goes back on below */
+	}
 	if (text != NULL && (rv = nng_http_res_alloc(&res)) == 0) {
 		text[len] = '\n'; /* over the NUL: the length is given */
 		if ((rv = nng_http_res_set_status(res, status)) != 0 ||
@@ -74,7 +150,7 @@ respond(nng_aio *aio, uint16_t status, json_t *body)
 static void
 respond_error(nng_aio *aio, uint16_t status, const char *msg)
 {
-	respond(aio, status, json_pack("{s:s}", "error", msg));
+	respond(aio, status, json_pack("{s:o}", "error", jstr(msg)));
 }
 
 /* The HTTP status of a call that failed on c. */
@@ -111,7 +187,7 @@ failed_status(const xact_conn *c)
 static void
 respond_failed(nng_aio *aio, xact_conn *c, const char *gid)
 {
-	json_t *j = json_pack("{s:s}", "error", xact_errmsg(c));
+	json_t *j = json_pack("{s:o}", "error", jstr(xact_errmsg(c)));
 	uint16_t status = failed_status(c);
 
 	if (j != NULL && (status == 503 || status == 504) && gid != NULL &&
@@ -129,7 +205,7 @@ respond_outcome(nng_aio *aio, xact_conn *c, const char *gid, xact_outcome o,
 	                      wire_outcome_name((enum wire_outcome)o));
 
 	if (j != NULL && why && o == XACT_ABORTED && xact_errmsg(c)[0] != '\0')
-		json_object_set_new(j, "reason", json_string(xact_errmsg(c)));
+		json_object_set_new(j, "reason", jstr(xact_errmsg(c)));
 	respond(aio, 200, j);
 }
 
@@ -142,21 +218,22 @@ respond_result(nng_aio *aio, const xact_result *r)
 		json_decref(cols);
 		json_decref(rows);
 		respond(aio, 422,
-		        json_pack("{s:s?, s:s}", "error",
-		                  xact_result_message(r), "sqlstate",
-		                  xact_result_sqlstate(r)));
+		        json_pack("{s:o, s:o}", "error",
+		                  jstr(xact_result_message(r) != NULL
+		                           ? xact_result_message(r)
+		                           : ""),
+		                  "sqlstate", jstr(xact_result_sqlstate(r))));
 		return;
 	}
 	for (size_t i = 0; i < xact_result_ncols(r); i++)
-		json_array_append_new(cols,
-		                      json_string(xact_result_colname(r, i)));
+		json_array_append_new(cols, jstr(xact_result_colname(r, i)));
 	for (size_t i = 0; i < xact_result_nrows(r); i++) {
 		json_t *row = json_array();
 
 		for (size_t k = 0; k < xact_result_ncols(r); k++) {
 			const char *v = xact_result_value(r, i, k);
 
-			json_array_append_new(row, v != NULL ? json_string(v)
+			json_array_append_new(row, v != NULL ? jstr(v)
 			                                     : json_null());
 		}
 		json_array_append_new(rows, row);
@@ -169,19 +246,9 @@ respond_result(nng_aio *aio, const xact_result *r)
 
 /* ---- the calls, on a worker thread ---- */
 
-/* The protocol of c's transactions from now on (a lease is per protocol). */
-static int
-use_protocol(xact_conn *c, xact_protocol *now, xact_protocol want)
-{
-	if (*now == want)
-		return 0;
-	*now = want;
-	return xact_set_protocol(c, want);
-}
-
-/* proto: the protocol c is set to. */
+/* c's protocol is the request's (for a BEGIN or a SUBMIT). */
 static void
-run(xact_conn *c, xact_protocol *proto, struct job *job)
+run(xact_conn *c, struct job *job)
 {
 	const struct api_request *q = &job->req;
 	char gid[XACT_GID_MAX] = "";
@@ -191,15 +258,13 @@ run(xact_conn *c, xact_protocol *proto, struct job *job)
 
 	switch (q->call) {
 	case API_SUBMIT:
-		if (use_protocol(c, proto, q->protocol) != 0 ||
-		    xact_submit(c, q->branches, q->nbranches, gid, &o) != 0)
+		if (xact_submit(c, q->branches, q->nbranches, gid, &o) != 0)
 			respond_failed(job->aio, c, gid);
 		else
 			respond_outcome(job->aio, c, gid, o, true);
 		return;
 	case API_BEGIN:
-		if (use_protocol(c, proto, q->protocol) != 0 ||
-		    xact_begin(c, &tx) != 0)
+		if (xact_begin(c, &tx) != 0)
 			respond_failed(job->aio, c, NULL);
 		else
 			respond(job->aio, 200,
@@ -252,6 +317,7 @@ take_job(struct api *a)
 		if (a->head == NULL)
 			a->tail = NULL;
 		a->queued--;
+		a->queued_bytes -= j->bytes;
 	}
 	pthread_mutex_unlock(&a->mu);
 	return j;
@@ -261,11 +327,15 @@ static void *
 worker_main(void *arg)
 {
 	struct api *a = arg;
-	xact_protocol proto = XACT_PROTOCOL_DEFAULT;
-	xact_conn *c = NULL;
+	/* One per protocol: a lease of gids is for one protocol. */
+	xact_conn *conns[XACT_PROTOCOL_3PC + 1] = {NULL};
 	struct job *j;
 
 	while ((j = take_job(a)) != NULL) {
+		bool fresh =
+		    j->req.call == API_SUBMIT || j->req.call == API_BEGIN;
+		xact_protocol p = fresh ? j->req.protocol : 0;
+		xact_conn **c = &conns[p];
 		bool stopping;
 
 		pthread_mutex_lock(&a->mu);
@@ -274,18 +344,22 @@ worker_main(void *arg)
 		if (stopping) {
 			respond_error(j->aio, 503,
 			              "the coordinator is stopping");
-		} else if (c == NULL &&
-		           xact_connect(a->coord_url, a->timeout_ms, &c) != 0) {
-			respond_error(j->aio, 503, xact_errmsg(c));
-			xact_disconnect(c);
-			c = NULL;
+		} else if (*c == NULL &&
+		           (xact_connect(a->coord_url, a->timeout_ms, c) != 0 ||
+		            xact_set_protocol(*c, p) != 0)) {
+			respond_error(j->aio, 503,
+			              *c != NULL ? xact_errmsg(*c)
+			                         : "out of memory");
+			xact_disconnect(*c);
+			*c = NULL;
 		} else {
-			run(c, &proto, j);
+			run(*c, j);
 		}
 		api_request_free(&j->req);
 		free(j);
 	}
-	xact_disconnect(c);
+	for (size_t i = 0; i < sizeof(conns) / sizeof(*conns); i++)
+		xact_disconnect(conns[i]);
 	return NULL;
 }
 
@@ -318,8 +392,10 @@ on_request(nng_aio *aio)
 		return;
 	}
 	j->aio = aio;
+	j->bytes = len;
 	pthread_mutex_lock(&a->mu);
-	if (a->stopping || a->queued >= API_QUEUE_MAX) {
+	if (a->stopping || a->queued >= API_QUEUE_MAX ||
+	    a->queued_bytes + len > API_QUEUE_BYTES) {
 		bool stopping = a->stopping;
 
 		pthread_mutex_unlock(&a->mu);
@@ -336,6 +412,7 @@ on_request(nng_aio *aio)
 		a->head = j;
 	a->tail = j;
 	a->queued++;
+	a->queued_bytes += len;
 	pthread_cond_signal(&a->cv);
 	pthread_mutex_unlock(&a->mu);
 }
@@ -353,10 +430,17 @@ add_handler(struct api *a, const char *path, bool body, bool tree)
 
 	if ((rv = nng_http_handler_alloc(&h, path, on_request)) != 0)
 		return rv;
+	pthread_mutex_lock(&a->mu);
+	a->refs++; /* the handler's, released by api_unref */
+	pthread_mutex_unlock(&a->mu);
+	if ((rv = nng_http_handler_set_data(h, a, api_unref)) != 0) {
+		api_unref(a);
+		nng_http_handler_free(h);
+		return rv;
+	}
 	if ((rv = nng_http_handler_set_method(h, NULL)) != 0 ||
 	    (rv = nng_http_handler_collect_body(h, body, COLLECT_MAX)) != 0 ||
 	    (tree && (rv = nng_http_handler_set_tree(h)) != 0) ||
-	    (rv = nng_http_handler_set_data(h, a, NULL)) != 0 ||
 	    (rv = nng_http_server_add_handler(a->srv, h)) != 0) {
 		nng_http_handler_free(h);
 		return rv;
@@ -384,6 +468,7 @@ api_start(const char *url, const char *coord_url, unsigned workers,
 	}
 	snprintf(a->coord_url, sizeof(a->coord_url), "%s", coord_url);
 	a->timeout_ms = timeout_ms;
+	a->refs = 1;
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->cv, NULL);
 	if ((rv = nng_url_parse(&u, url)) != 0 ||
@@ -401,12 +486,15 @@ api_start(const char *url, const char *coord_url, unsigned workers,
 		rv = add_handler(a, "/v1/status", false, true);
 	if (rv == 0)
 		rv = add_handler(a, "/", true, true);
-	if (rv == 0)
-		rv = nng_http_server_start(a->srv);
-	for (; rv == 0 && a->nworkers < workers; a->nworkers++)
+	if (rv == 0 && (rv = nng_http_server_start(a->srv)) == 0)
+		a->started = true;
+	while (rv == 0 && a->nworkers < workers) {
 		if (pthread_create(&a->workers[a->nworkers], NULL, worker_main,
 		                   a) != 0)
 			rv = NNG_ENOMEM;
+		else
+			a->nworkers++;
+	}
 	if (rv != 0) {
 		snprintf(err, errlen, "api.listen %s: %s", url,
 		         nng_strerror(rv));
@@ -426,14 +514,12 @@ api_stop(struct api *a)
 	a->stopping = true;
 	pthread_cond_broadcast(&a->cv);
 	pthread_mutex_unlock(&a->mu);
+	/* Every queued request is answered before the server stops. */
 	for (size_t i = 0; i < a->nworkers; i++)
 		pthread_join(a->workers[i], NULL);
-	if (a->srv != NULL) {
+	if (a->started)
 		nng_http_server_stop(a->srv);
-		nng_http_server_release(a->srv);
-	}
-	pthread_cond_destroy(&a->cv);
-	pthread_mutex_destroy(&a->mu);
-	free(a->workers);
-	free(a);
+	if (a->srv != NULL)
+		nng_http_server_release(a->srv); /* frees our handlers */
+	api_unref(a);
 }

@@ -18,15 +18,19 @@
  * writes again; an END may arrive for a COMMIT compacted away): a repeated
  * COMMIT is ignored and an END without COMMIT is dropped.
  *
- * GENESIS: a new log starts at an incarnation taken from the wall clock in
- * milliseconds, far above any incarnation of a log that was lost or
- * replaced before it, and records it. A gid whose incarnation is outside
- * [genesis, current] was not issued by this log: it cannot presume its
- * abort (dlog_issued). A log from before GENESIS began at 1.
+ * GENESIS marks a log that keeps every INCARNATION record (compaction
+ * writes them all again): a gid was issued by this log only if its
+ * incarnation is one of them (dlog_issued), and only then may an absent
+ * record mean presumed abort. Each start takes the wall clock in ms, or
+ * the last incarnation + 1 if that is higher: a new log, or one restored
+ * from an older copy, never reuses an incarnation of the log it replaces,
+ * so the gids that log issued are never taken for its own. A log from
+ * before GENESIS counted from 1: it issued every incarnation up to now.
  *
  * HEURISTIC: an operator decided a gid this log holds no decision for.
  * Commit opens an entry like COMMIT (phase 2 finishes it, END closes it);
- * abort is an ended entry that answers DLOG_ABORTED while retained.
+ * abort is an ended entry answering DLOG_ABORTED. Neither is ever dropped
+ * by retention: a forgotten decision could be contradicted later.
  *
  * 3PC: PRECOMMIT opens an entry that a later COMMIT turns into a commit.
  * END of a PRECOMMIT without COMMIT means the participants aborted it:
@@ -78,7 +82,9 @@ struct dlog {
 	struct wal *wal;
 	char node[33];
 	uint64_t incarnation;
-	uint64_t genesis; /* the first incarnation of this log */
+	uint64_t genesis; /* the first incarnation; 0: a log before GENESIS */
+	uint64_t *incs;   /* with genesis: every incarnation, ascending */
+	size_t nincs, capincs;
 	uint64_t retain;
 	pthread_mutex_t mu; /* guards everything below */
 	struct hmap map;
@@ -209,6 +215,54 @@ raise_horizon(struct dlog *d, uint64_t inc, uint64_t seq)
 	}
 }
 
+/* Called with mu held (or during replay). */
+static bool
+issued(const struct dlog *d, const struct gid_parts *p)
+{
+	size_t lo = 0, hi = d->nincs;
+
+	if (strcmp(p->node, d->node) != 0)
+		return false;
+	if (d->genesis == 0)
+		return p->incarnation >= 1 && p->incarnation <= d->incarnation;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (d->incs[mid] < p->incarnation)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < d->nincs && d->incs[lo] == p->incarnation;
+}
+
+/* Record an incarnation (replay or start). Returns 0, or -1 (memory). */
+static int
+add_incarnation(struct dlog *d, uint64_t inc)
+{
+	size_t i;
+
+	if (inc > d->incarnation)
+		d->incarnation = inc;
+	for (i = d->nincs; i > 0 && d->incs[i - 1] >= inc; i--)
+		if (d->incs[i - 1] == inc)
+			return 0; /* compaction wrote it again */
+	if (d->nincs == d->capincs) {
+		size_t cap = d->capincs != 0 ? d->capincs * 2 : 16;
+		uint64_t *v = realloc(d->incs, cap * sizeof(*v));
+
+		if (v == NULL)
+			return -1;
+		d->incs = v;
+		d->capincs = cap;
+	}
+	memmove(d->incs + i + 1, d->incs + i,
+	        (d->nincs - i) * sizeof(*d->incs));
+	d->incs[i] = inc;
+	d->nincs++;
+	return 0;
+}
+
 static void
 evict_oldest(struct dlog *d)
 {
@@ -221,8 +275,7 @@ evict_oldest(struct dlog *d)
 	hmap_remove(&d->map, e->gid);
 	d->nended--;
 	/* Gids this log did not issue are not within its horizon. */
-	if (gid_parse(e->gid, &p) && p.incarnation >= d->genesis &&
-	    p.incarnation <= d->incarnation)
+	if (gid_parse(e->gid, &p) && issued(d, &p))
 		raise_horizon(d, p.incarnation, p.seq);
 	free(e);
 }
@@ -247,6 +300,8 @@ mark_ended(struct dlog *d, const char *gid)
 	}
 	e->ended = true;
 	d->nopen--;
+	if (e->heuristic != HEUR_NONE)
+		return; /* kept for ever, out of the retention FIFO */
 	d->nended++;
 	e->next_ended = NULL;
 	if (d->ended_tail != NULL)
@@ -337,17 +392,13 @@ replay(void *arg, uint8_t type, const void *payload, uint32_t len)
 	struct dlog *d = arg;
 	const char *names[MAX_NAMES], *gid;
 	struct entry *e;
-	uint64_t inc;
 	size_t n;
 
 	switch (type) {
 	case REC_INCARNATION:
 		if (len != 8)
 			return -1;
-		inc = le64_get(payload);
-		if (inc > d->incarnation)
-			d->incarnation = inc;
-		return 0;
+		return add_incarnation(d, le64_get(payload));
 	case REC_COMMIT:
 	case REC_PRECOMMIT:
 		if (!decode_commit(payload, len, &gid, names, &n))
@@ -410,23 +461,23 @@ dlog_open(const char *dir, const char *node, uint64_t retain_ended,
 		dlog_close(d);
 		return -1;
 	}
+	/* See GENESIS above. */
+	inc = d->incarnation + 1;
+	if (d->genesis != 0 || d->incarnation == 0)
+		inc = clock_wall_ms() > inc ? clock_wall_ms() : inc;
 	if (d->incarnation == 0) {
-		/* A new log: see GENESIS above. */
-		d->genesis = clock_wall_ms();
-		d->incarnation = d->genesis - 1;
-		le64_put(buf, d->genesis);
+		d->genesis = inc;
+		le64_put(buf, inc);
 		if (wal_append_sync(d->wal, REC_GENESIS, buf, sizeof(buf)) !=
 		    0) {
 			snprintf(err, errlen, "%s: cannot write genesis", path);
 			dlog_close(d);
 			return -1;
 		}
-	} else if (d->genesis == 0) {
-		d->genesis = 1; /* written before GENESIS existed */
 	}
-	inc = ++d->incarnation;
 	le64_put(buf, inc);
-	if (wal_append_sync(d->wal, REC_INCARNATION, buf, sizeof(buf)) != 0) {
+	if (add_incarnation(d, inc) != 0 ||
+	    wal_append_sync(d->wal, REC_INCARNATION, buf, sizeof(buf)) != 0) {
 		snprintf(err, errlen, "%s: cannot write incarnation", path);
 		dlog_close(d);
 		return -1;
@@ -618,12 +669,17 @@ dlog_heuristic(struct dlog *d, const char *gid, bool commit,
 }
 
 bool
-dlog_issued(const struct dlog *d, const char *gid)
+dlog_issued(struct dlog *d, const char *gid)
 {
 	struct gid_parts p;
+	bool yes;
 
-	return gid_parse(gid, &p) && strcmp(p.node, d->node) == 0 &&
-	       p.incarnation >= d->genesis && p.incarnation <= d->incarnation;
+	if (!gid_parse(gid, &p))
+		return false;
+	pthread_mutex_lock(&d->mu);
+	yes = issued(d, &p);
+	pthread_mutex_unlock(&d->mu);
+	return yes;
 }
 
 uint64_t
@@ -677,7 +733,8 @@ dlog_lookup(struct dlog *d, const char *gid)
 		a = e->precommit                 ? DLOG_PRECOMMITTED
 		    : e->heuristic == HEUR_ABORT ? DLOG_ABORTED
 		                                 : DLOG_COMMITTED;
-	} else if (gid_parse(gid, &p) && (d->horizon_inc | d->horizon_seq) &&
+	} else if (gid_parse(gid, &p) && issued(d, &p) &&
+	           (d->horizon_inc | d->horizon_seq) &&
 	           (p.incarnation < d->horizon_inc ||
 	            (p.incarnation == d->horizon_inc &&
 	             p.seq <= d->horizon_seq)))
@@ -723,7 +780,8 @@ snap_open(struct hmap_node *n, void *arg)
 {
 	struct entry *e = container_of(n, struct entry, node);
 
-	if (!e->ended)
+	/* The retention FIFO holds the other ended ones. */
+	if (!e->ended || e->heuristic != HEUR_NONE)
 		return collect_entry(arg, e) != 0;
 	return 0;
 }
@@ -738,10 +796,17 @@ snapshot(void *arg, wal_emit_fn emit, void *emit_ctx)
 	int rc;
 
 	pthread_mutex_lock(&d->mu);
-	le64_put(buf, d->genesis);
-	wal_snap_add(&s, REC_GENESIS, buf, 8);
-	le64_put(buf, d->incarnation);
-	wal_snap_add(&s, REC_INCARNATION, buf, 8);
+	if (d->genesis != 0) {
+		le64_put(buf, d->genesis);
+		wal_snap_add(&s, REC_GENESIS, buf, 8);
+		for (size_t i = 0; i < d->nincs; i++) {
+			le64_put(buf, d->incs[i]);
+			wal_snap_add(&s, REC_INCARNATION, buf, 8);
+		}
+	} else {
+		le64_put(buf, d->incarnation);
+		wal_snap_add(&s, REC_INCARNATION, buf, 8);
+	}
 	/* The horizon, or forgotten commits would read as never committed. */
 	if ((d->horizon_inc | d->horizon_seq) != 0) {
 		le64_put(buf, d->horizon_inc);
@@ -801,5 +866,6 @@ dlog_close(struct dlog *d)
 		hmap_destroy(&d->map);
 	}
 	pthread_mutex_destroy(&d->mu);
+	free(d->incs);
 	free(d);
 }

@@ -56,14 +56,15 @@ int dlog_open(const char *dir, const char *node, uint64_t retain_ended,
 
 uint64_t dlog_incarnation(const struct dlog *d);
 
-/* The log's first incarnation: 1, or the wall clock (ms) when it began. */
+/* The log's first incarnation (the wall clock in ms when it began), or 0
+ * for a log from before GENESIS (which counted from 1). */
 uint64_t dlog_genesis(const struct dlog *d);
 
 /*
  * True if this log issued gid: its node, an incarnation between genesis
  * and now. Only then may an absent record mean presumed abort.
  */
-bool dlog_issued(const struct dlog *d, const char *gid);
+bool dlog_issued(struct dlog *d, const char *gid);
 
 /*
  * Visit each COMMIT without END (at start, to finish phase 2). fn runs

@@ -70,9 +70,12 @@ decision_durable(void *arg)
 {
 	struct decision *dc = arg;
 	struct tx *tx = dc->tx;
+	struct coordinator *co = tx->co;
 	uint64_t now = clock_now_ms();
-	char text[128];
+	char text[128], gid[GID_MAX];
 
+	/* Once unlocked, the ticker may free tx (after it lingered). */
+	snprintf(gid, sizeof(gid), "%s", tx->gid);
 	pthread_mutex_lock(&tx->mu);
 	tx->busy = false;
 	tx->outstanding--;
@@ -82,14 +85,14 @@ decision_durable(void *arg)
 		twopc_abort(&tx->sm, TWOPC_ABORT_OTHER,
 		            "an operator decided abort", now);
 	pthread_mutex_unlock(&tx->mu);
-	atomic_fetch_add(&tx->co->stats.heuristic[dc->commit ? 0 : 1], 1);
-	xlog_warn("gid=%s heuristic %s by %s: %s", tx->gid,
+	atomic_fetch_add(&co->stats.heuristic[dc->commit ? 0 : 1], 1);
+	xlog_warn("gid=%s heuristic %s by %s: %s", gid,
 	          dc->commit ? "COMMIT" : "ABORT", dc->who, dc->why);
 	snprintf(text, sizeof(text),
 	         "heuristic %s by %s recorded in the decision log",
 	         dc->commit ? "commit" : "abort", dc->who);
-	reply_outcome(dc->cc, tx->gid,
-	              dc->commit ? WIRE_COMMITTED : WIRE_ABORTED, text);
+	reply_outcome(dc->cc, gid, dc->commit ? WIRE_COMMITTED : WIRE_ABORTED,
+	              text);
 	free(dc);
 }
 
@@ -139,11 +142,16 @@ decide(struct cctx *cc, struct coordinator *co, const struct wire_msg *m,
 	}
 }
 
-/* An abort agreeing with presumed abort. Called with co->mu held. */
+/*
+ * An abort agreeing with the log (why it is aborted): ROLLBACK again to
+ * every participant. Called with co->mu held, which it releases.
+ */
 static void
 resend_rollback(struct cctx *cc, struct coordinator *co,
-                const struct wire_msg *m, const char *who)
+                const struct wire_msg *m, const char *who, const char *why)
 {
+	char text[256];
+
 	struct tx *tx = tx_new_heuristic(co, m->gid);
 
 	pthread_mutex_unlock(&co->mu);
@@ -156,12 +164,62 @@ resend_rollback(struct cctx *cc, struct coordinator *co,
 	twopc_abort(&tx->sm, TWOPC_ABORT_OTHER, "presumed abort",
 	            clock_now_ms());
 	pthread_mutex_unlock(&tx->mu);
-	xlog_info("gid=%s resolve --abort by %s (%s): agrees with presumed "
-	          "abort; ROLLBACK sent to every participant",
-	          m->gid, who, m->text);
-	reply_outcome(cc, m->gid, WIRE_ABORTED,
-	              "presumed abort (no COMMIT record): ROLLBACK sent to "
-	              "every participant");
+	xlog_info("gid=%s resolve --abort by %s (%s): agrees (%s); ROLLBACK "
+	          "sent to every participant",
+	          m->gid, who, m->text, why);
+	snprintf(text, sizeof(text), "%s: ROLLBACK sent to every participant",
+	         why);
+	reply_outcome(cc, m->gid, WIRE_ABORTED, text);
+}
+
+/*
+ * Not in the table: the log's answer, as an inquiry or a status gets it
+ * (coord_outcome). Called with co->mu held, which it releases.
+ */
+static void
+resolve_from_log(struct cctx *cc, struct coordinator *co,
+                 const struct wire_msg *m, const char *who)
+{
+	bool commit = m->code == WIRE_COMMITTED;
+	enum dlog_answer a = dlog_lookup(co->dlog, m->gid);
+	enum coord_source src;
+	enum wire_outcome o = log_outcome(co, m->gid, false, &src);
+	const char *why = a == DLOG_ABORTED
+	                      ? "the decision log holds an operator's abort"
+	                      : "the decision log holds no COMMIT for it "
+	                        "(presumed abort)";
+
+	if (src == SOURCE_UNKNOWN) {
+		decide(cc, co, m, who);
+		return;
+	}
+	if (src == SOURCE_FORGOTTEN)
+		/* An ended commit has no branch left prepared: one still
+		 * prepared aborted, also when the log forgot which. */
+		why = "older than the outcomes the decision log retains: a "
+		      "branch still prepared of it aborted";
+	if (!commit && (src == SOURCE_FORGOTTEN ||
+	                (src == SOURCE_KNOWN && o == WIRE_ABORTED))) {
+		resend_rollback(cc, co, m, who, why);
+		return;
+	}
+	pthread_mutex_unlock(&co->mu);
+	if (src == SOURCE_ASK) {
+		cctx_reply_error(cc, WIRE_E_BUSY,
+		                 "%s: refused: only its participants know (it "
+		                 "may have committed in one phase): xactctl "
+		                 "status %s asks them",
+		                 m->gid, m->gid);
+		return;
+	}
+	if (a == DLOG_COMMITTED)
+		why = "the decision log holds its COMMIT";
+	else if (a == DLOG_PRECOMMITTED)
+		why = "3PC pre-commit: its participants decide it";
+	else if (o == WIRE_COMMITTED)
+		why = "it committed in one phase";
+	answer_known(cc, m->gid, commit,
+	             src == SOURCE_FORGOTTEN ? WIRE_ABORTED : o, why);
 }
 
 void
@@ -206,34 +264,12 @@ coord_handle_resolve(struct cctx *cc, struct coordinator *co,
 		answer_known(cc, m->gid, commit, o, state);
 		return;
 	}
-	switch (dlog_lookup(co->dlog, m->gid)) {
-	case DLOG_COMMITTED:
+	if (p.incarnation == co->incarnation && p.seq > co->next_seq) {
+		/* Its tx could still begin: a ROLLBACK now would spoil it. */
 		pthread_mutex_unlock(&co->mu);
-		answer_known(cc, m->gid, commit, WIRE_COMMITTED,
-		             "the decision log holds its COMMIT");
+		cctx_reply_error(cc, WIRE_E_BAD_REQUEST,
+		                 "%s: refused: not issued yet", m->gid);
 		return;
-	case DLOG_ABORTED:
-		pthread_mutex_unlock(&co->mu);
-		answer_known(cc, m->gid, commit, WIRE_ABORTED,
-		             "the decision log holds an operator's abort");
-		return;
-	case DLOG_PRECOMMITTED:
-		pthread_mutex_unlock(&co->mu);
-		answer_known(cc, m->gid, commit, WIRE_IN_PROGRESS,
-		             "3PC pre-commit: its participants decide it");
-		return;
-	case DLOG_FORGOTTEN: /* ended: a branch still prepared aborted */
-	case DLOG_NONE:
-		break;
 	}
-	if (!dlog_issued(co->dlog, m->gid)) {
-		decide(cc, co, m, who);
-	} else if (commit) {
-		pthread_mutex_unlock(&co->mu);
-		answer_known(cc, m->gid, commit, WIRE_ABORTED,
-		             "the decision log holds no COMMIT for it "
-		             "(presumed abort)");
-	} else {
-		resend_rollback(cc, co, m, who);
-	}
+	resolve_from_log(cc, co, m, who);
 }

@@ -350,7 +350,14 @@ xact_rollback(xact_tx *tx)
 {
 	xact_outcome o;
 
-	return finish(tx, WIRE_ROLLBACK, &o);
+	if (finish(tx, WIRE_ROLLBACK, &o) != 0)
+		return -1;
+	if (o == XACT_COMMITTED) {
+		fail(tx->c, "%s is committed: too late to roll back", tx->gid);
+		tx->c->error_code = XACT_E_NOT_ACTIVE;
+		return -1;
+	}
+	return 0;
 }
 
 void

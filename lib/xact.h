@@ -106,6 +106,7 @@ int xact_exec(xact_tx *tx, const char *participant, const char *sql,
  * xact_errmsg(). Returns -1 when the outcome could not be learnt.
  */
 int xact_commit(xact_tx *tx, xact_outcome *out);
+/* Abort tx. -1 also when it committed already (XACT_E_NOT_ACTIVE). */
 int xact_rollback(xact_tx *tx);
 void xact_tx_free(xact_tx *tx);
 

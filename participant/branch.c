@@ -1068,7 +1068,9 @@ branch_commit(struct branches *bs, const struct wire_msg *m,
               struct wire_buf *reply)
 {
 	const char *gid = m->gid;
-	bool three = m->protocol == WIRE_3PC;
+	/* Untagged (an operator's decision, heuristic.c) a 3PC branch's
+	 * own log still has the last word. */
+	bool three = m->protocol == WIRE_3PC || termination_owns(bs->tm, gid);
 	struct branch *b = branch_get(bs, gid, false);
 	struct pg_err e;
 
@@ -1117,7 +1119,7 @@ branch_rollback(struct branches *bs, const struct wire_msg *m,
                 struct wire_buf *reply)
 {
 	const char *gid = m->gid;
-	bool three = m->protocol == WIRE_3PC;
+	bool three = m->protocol == WIRE_3PC || termination_owns(bs->tm, gid);
 	struct branch *b;
 
 	if (three && termination_decide(bs->tm, gid, TERM_ABORT) != 0) {

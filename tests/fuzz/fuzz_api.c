@@ -26,10 +26,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(path, data + 1, plen);
 	path[plen] = '\0';
-	if (api_request_parse(methods[data[0] % 3], path,
-	                      nl != NULL ? nl + 1 : data + size,
-	                      nl != NULL ? size - plen - 2 : 0, &r, err,
-	                      sizeof(err)) == 0)
+	if (api_request_parse(
+	        methods[data[0] % 3], path, nl != NULL ? nl + 1 : data + size,
+	        nl != NULL ? size - plen - 2 : 0, &r, err, sizeof(err)) == 0)
 		api_request_free(&r);
 	return 0;
 }

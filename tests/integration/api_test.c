@@ -221,6 +221,36 @@ Test(api, a_repeated_statement_runs_once_and_bad_requests_get_one_line)
 	         "\"sql\": \"SELECT 1\"}'",
 	         gid);
 	cr_assert_eq(post("/v1/exec", body, out, sizeof(out)), 409, "%s", out);
+	/* Too late to roll back: it says so rather than "aborted". */
+	snprintf(body, sizeof(body), "'{\"gid\": \"%s\"}'", gid);
+	cr_assert_eq(post("/v1/rollback", body, out, sizeof(out)), 409, "%s",
+	             out);
+	cr_assert(strstr(out, "too late to roll back") != NULL, "%s", out);
+
+	/* PostgreSQL's message cut inside a character: still one line of
+	 * JSON, the broken bytes replaced. */
+	{
+		char big[2048], *w;
+
+		cr_assert_eq(post("/v1/begin", "''", out, sizeof(out)), 200);
+		cr_assert_not_null(w = strstr(out, "xact_c1_"), "%s", out);
+		snprintf(gid, sizeof(gid), "%.*s", (int)gid_at(w), w);
+		w = big + snprintf(big, sizeof(big),
+		                   "'{\"gid\": \"%s\", \"seq\": 1, "
+		                   "\"participant\": \"bank1\", \"sql\": "
+		                   "\"SELECT $$xy",
+		                   gid);
+		for (int i = 0; i < 300; i++, w += 2)
+			memcpy(w, "\xc3\xa9", 2);
+		snprintf(w, (size_t)(big + sizeof(big) - w), "$$::int\"}'");
+		cr_assert_eq(post("/v1/exec", big, out, sizeof(out)), 422, "%s",
+		             out);
+		cr_assert(strstr(out, "\"sqlstate\": \"22P02\"") != NULL, "%s",
+		          out);
+		snprintf(body, sizeof(body), "'{\"gid\": \"%s\"}'", gid);
+		cr_assert_eq(post("/v1/rollback", body, out, sizeof(out)), 200,
+		             "%s", out);
+	}
 
 	/* Hostile bodies: one line each, nothing runs. */
 	static const struct {

@@ -61,6 +61,26 @@ start_two_banks(char *const *coord_env, unsigned sweep_ms)
 	return c;
 }
 
+/* The coordinator no longer lists the gid arg (decided, reaped). */
+static bool
+not_listed(void *arg)
+{
+	xact_result *r;
+	xact_conn *c;
+	bool seen = false;
+
+	if (xact_connect(hcluster_url(&C), 5000, &c) != 0 ||
+	    xact_list(c, &r) != 0) {
+		xact_disconnect(c);
+		return false;
+	}
+	for (size_t i = 0; i < xact_result_nrows(r); i++)
+		seen = seen || strcmp(xact_result_value(r, i, 0), arg) == 0;
+	xact_result_free(r);
+	xact_disconnect(c);
+	return !seen;
+}
+
 static bool
 both_prepared(void *arg)
 {
@@ -168,9 +188,30 @@ Test(resolve, the_log_is_never_contradicted)
 	                  "resolve %s --commit --reason test", gid);
 	cr_assert_eq(exit_code(status), 0, "%s", out);
 
-	/* A gid of this log with no COMMIT record: presumed abort. A
-	 * branch prepared under it (a lost ROLLBACK) goes at once. */
+	/* A gid not issued yet: its transaction could still begin. */
 	gid_format(stray, "c1", (uint64_t)hstat(c, "incarnation"), 999999);
+	status = hxactctl(&C, out, sizeof(out),
+	                  "resolve %s --abort --reason test", stray);
+	cr_assert_eq(exit_code(status), 2, "%s", out);
+	cr_assert(strstr(out, "not issued yet") != NULL, "%s", out);
+
+	/* One committed in one phase: no record, and yet committed. */
+	cr_assert_eq(xact_submit(c, &b[1], 1, gid, &o), 0, "%s",
+	             xact_errmsg(c));
+	cr_assert_eq(o, XACT_COMMITTED);
+	cr_assert(hwait_until(not_listed, gid, 10000), "still in the table");
+	status = hxactctl(&C, out, sizeof(out),
+	                  "resolve %s --abort --reason test", gid);
+	cr_assert_eq(exit_code(status), 1, "%s", out);
+	cr_assert(strstr(out, "committed in one phase") != NULL, "%s", out);
+
+	/* Issued, rolled back and gone from the table: presumed abort. A
+	 * branch prepared under it (a lost ROLLBACK) goes at once. */
+	cr_assert_eq(xact_begin(c, &tx), 0);
+	snprintf(stray, sizeof(stray), "%s", xact_tx_gid(tx));
+	cr_assert_eq(xact_rollback(tx), 0);
+	xact_tx_free(tx);
+	cr_assert(hwait_until(not_listed, stray, 10000), "still in the table");
 	snprintf(sql, sizeof(sql),
 	         "BEGIN; UPDATE accounts SET balance = 0 WHERE id = 2; "
 	         "PREPARE TRANSACTION '%s'",
@@ -185,7 +226,9 @@ Test(resolve, the_log_is_never_contradicted)
 	status = hxactctl(&C, out, sizeof(out),
 	                  "resolve %s --abort --reason test", stray);
 	cr_assert_eq(exit_code(status), 0, "%s", out);
-	cr_assert(strstr(out, "aborted: presumed abort") != NULL, "%s", out);
+	cr_assert(strstr(out, "aborted: the decision log holds no COMMIT") !=
+	              NULL,
+	          "%s", out);
 	hc_assert(&C, hcluster_wait_no_prepared(&C, 5000), "not rolled back");
 	cr_assert_eq(hbank_total(&C.pg[0]), 190, "the stray branch committed");
 
