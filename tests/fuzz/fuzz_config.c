@@ -21,8 +21,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (path[0] == '\0') {
 		xlog_init("fuzz_config", XLOG_ERROR);
-		snprintf(path, sizeof(path), "/dev/shm/xact-fuzz-config-%d.yaml",
-		         (int)getpid());
+		snprintf(path, sizeof(path),
+		         "/dev/shm/xact-fuzz-config-%d.yaml", (int)getpid());
 	}
 	if ((f = fopen(path, "wb")) == NULL)
 		return 0;

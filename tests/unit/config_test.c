@@ -222,6 +222,30 @@ Test(config, example_tls)
 	cfg_free_coord(&c);
 }
 
+/* The docker-compose shape: service names as hosts, the same pairing. */
+Test(config, example_compose)
+{
+	struct coord_config c;
+	struct part_config p;
+
+	load_coord_ok(XACT_SOURCE_DIR "/config/compose/coordinator.yaml", &c);
+	cr_assert_str_eq(c.listen, "tcp://0.0.0.0:7600");
+	cr_assert_eq(c.nparticipants, 3);
+	for (size_t i = 0; i < 3; i++) {
+		char path[512];
+
+		snprintf(path, sizeof(path),
+		         XACT_SOURCE_DIR "/config/compose/participant-%s.yaml",
+		         c.participants[i].name);
+		load_part_ok(path, &p);
+		cr_assert_str_eq(p.name, c.participants[i].name);
+		cr_assert_str_eq(p.coordinators[0].url,
+		                 "tcp://coordinator:7600");
+		cfg_free_part(&p);
+	}
+	cfg_free_coord(&c);
+}
+
 /* Each demo participant is one the demo coordinator lists, and vice versa. */
 Test(config, examples_agree)
 {
