@@ -15,8 +15,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
 #include "clock.h"
 #include "harness.h"
+#include "net.h"
+#include "wire.h"
 #include "xact.h"
 
 #define ACCOUNTS 4
@@ -33,7 +38,8 @@ start_with(struct hcluster_opts *o)
 	o->vote_timeout_ms = o->vote_timeout_ms ? o->vote_timeout_ms : 2000;
 	o->commit_wait_ms = 1000;
 	o->retry_max_ms = 300;
-	o->termination_timeout_ms = TERM_MS;
+	if (o->termination_timeout_ms == 0)
+		o->termination_timeout_ms = TERM_MS;
 	o->sweep_interval_ms = 300;
 	o->sweep_safety_ms = 1000;
 	o->accounts = ACCOUNTS;
@@ -441,4 +447,71 @@ Test(threepc, quorum_mode_blocks_the_minority_until_healed)
 	hc_assert(&C, hwait_until(bank1_resolved, NULL, 30000),
 	          "bank1 finished once healed");
 	cr_assert_eq(moved(1, 10), 0, "aborted everywhere");
+}
+
+/* A ROLLBACK without the 3PC tag, as an operator's abort sends it
+ * (coordinator/heuristic.c): the ERROR's text, or "" for an ACK. */
+static void
+untagged_rollback(int port, const char *gid, char *out, size_t len)
+{
+	struct wire_buf b;
+	struct wire_msg m;
+	nng_socket s;
+	nng_msg *msg;
+	char url[64], err[200];
+
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", port);
+	cr_assert_eq(nng_req0_open(&s), 0);
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 10000);
+	cr_assert_eq(nng_dial(s, url, NULL, 0), 0);
+	wire_buf_init(&b, WIRE_BR_ROLLBACK);
+	wire_put_str(&b, WIRE_T_GID, gid);
+	cr_assert_eq(net_msg_from_buf(&b, &msg), 0);
+	wire_buf_free(&b);
+	cr_assert_eq(nng_sendmsg(s, msg, 0), 0);
+	cr_assert_eq(nng_recvmsg(s, &msg, 0), 0, "no answer");
+	cr_assert_eq(net_decode(msg, &m, err, sizeof(err)), 0, "%s", err);
+	snprintf(out, len, "%s", m.type == WIRE_ERROR ? m.text : "");
+	wire_msg_free(&m);
+	nng_msg_free(msg);
+	nng_close(s);
+}
+
+/*
+ * bank1 decided COMMIT in its 3PC log and crashed before COMMIT PREPARED;
+ * the coordinator is down, and so is bank1's database (its restart cannot
+ * finish the branch yet). A ROLLBACK without the 3PC tag (an operator's
+ * abort of a gid whose coordinator lost its log) must be refused by bank1's
+ * log: bank2 and bank3 committed.
+ */
+Test(threepc, a_decided_branch_refuses_an_untagged_rollback)
+{
+	char *crash[] = {"XACT_FAILPOINTS=participant.before_commit=crash",
+	                 NULL};
+	struct hcluster_opts o = {0};
+	struct transfer t;
+	char out[512];
+	int status;
+
+	o.part_env[0] = crash;
+	start_with(&o);
+	transfer_start(&t, 1, 10);
+	hc_assert(&C, hproc_wait(&C.part[0], 20000, &status) == 0,
+	          "bank1 did not crash");
+	pthread_join(t.thread, NULL);
+	cr_assert_eq(hproc_kill(&C.coord, SIGKILL), 0);
+	cr_assert_eq(hproc_wait(&C.coord, 10000, &status), 0);
+	cr_assert_eq(hpg_kill(&C.pg[0]), 0);
+	C.opts.part_env[0] = NULL;
+	cr_assert_eq(hcluster_restart_part(&C, 0), 0);
+	wait_log(&C.part[0], "3PC branch open at start", 10000);
+
+	untagged_rollback(C.part_port[0], t.gid, out, sizeof(out));
+	cr_assert(strstr(out, "refused by its 3PC log") != NULL,
+	          "the ROLLBACK was taken: \"%s\"", out);
+
+	cr_assert_eq(hpg_restart(&C.pg[0]), 0);
+	cr_assert_eq(hcluster_restart_coord(&C), 0);
+	hc_assert(&C, hcluster_wait_no_prepared(&C, 30000), "still prepared");
+	cr_assert_eq(moved(1, 10), 1, "committed everywhere");
 }
