@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
 #include "failpoint.h"
 
 static void
@@ -17,6 +20,20 @@ usage(FILE *f, const struct daemon_ops *ops)
 	        "  -c, --config FILE   YAML configuration (e.g. %s)\n"
 	        "      --check-config  validate FILE and exit\n",
 	        ops->program, ops->example);
+}
+
+/*
+ * NNG 1.5 sets itself up on its first use, without a lock that covers two
+ * threads getting there at once (ThreadSanitizer sees it); a daemon's
+ * threads all use NNG, so the main thread goes first, alone.
+ */
+static void
+nng_first_use(void)
+{
+	nng_socket s;
+
+	if (nng_req0_open(&s) == 0)
+		nng_close(s);
 }
 
 int
@@ -77,6 +94,7 @@ daemon_main(int argc, char **argv, const struct daemon_ops *ops)
 	sigaddset(&sigs, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	nng_first_use();
 	if (ops->start(ops->cfg, &service, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s: %s\n", ops->program, err);
 		ops->free_cfg(ops->cfg);
