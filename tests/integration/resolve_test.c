@@ -61,6 +61,26 @@ start_two_banks(char *const *coord_env, unsigned sweep_ms)
 	return c;
 }
 
+/*
+ * `xactctl resolve GID DECISION --reason test` exits with want (1: a
+ * refusal) and says says.
+ */
+static void
+resolve_expect(const char *gid, const char *decision, int want,
+               const char *says)
+{
+	char out[4096];
+	int status = hxactctl(&C, out, sizeof(out),
+	                      "resolve %s %s --reason test", gid, decision);
+
+	cr_assert_eq(exit_code(status), want, "resolve %s %s: %s", gid,
+	             decision, out);
+	cr_assert(strstr(out, says) != NULL, "resolve %s %s: %s", gid, decision,
+	          out);
+	cr_assert(want != 1 || strstr(out, "refused") != NULL,
+	          "exit 1 is a refusal: %s", out);
+}
+
 /* The coordinator no longer lists the gid arg (decided, reaped). */
 static bool
 not_listed(void *arg)
@@ -178,32 +198,19 @@ Test(resolve, the_log_is_never_contradicted)
 	cr_assert_eq(xact_submit(c, b, 2, gid, &o), 0, "%s", xact_errmsg(c));
 	cr_assert_eq(o, XACT_COMMITTED);
 
-	status = hxactctl(&C, out, sizeof(out),
-	                  "resolve %s --abort --reason test", gid);
-	cr_assert_eq(exit_code(status), 1, "%s", out);
-	cr_assert(strstr(out, "refused") != NULL &&
-	              strstr(out, "it is committed") != NULL,
-	          "%s", out);
-	status = hxactctl(&C, out, sizeof(out),
-	                  "resolve %s --commit --reason test", gid);
-	cr_assert_eq(exit_code(status), 0, "%s", out);
+	resolve_expect(gid, "--abort", 1, "it is committed");
+	resolve_expect(gid, "--commit", 0, "committed");
 
 	/* A gid not issued yet: its transaction could still begin. */
 	gid_format(stray, "c1", (uint64_t)hstat(c, "incarnation"), 999999);
-	status = hxactctl(&C, out, sizeof(out),
-	                  "resolve %s --abort --reason test", stray);
-	cr_assert_eq(exit_code(status), 2, "%s", out);
-	cr_assert(strstr(out, "not issued yet") != NULL, "%s", out);
+	resolve_expect(stray, "--abort", 2, "not issued yet");
 
 	/* One committed in one phase: no record, and yet committed. */
 	cr_assert_eq(xact_submit(c, &b[1], 1, gid, &o), 0, "%s",
 	             xact_errmsg(c));
 	cr_assert_eq(o, XACT_COMMITTED);
 	cr_assert(hwait_until(not_listed, gid, 10000), "still in the table");
-	status = hxactctl(&C, out, sizeof(out),
-	                  "resolve %s --abort --reason test", gid);
-	cr_assert_eq(exit_code(status), 1, "%s", out);
-	cr_assert(strstr(out, "committed in one phase") != NULL, "%s", out);
+	resolve_expect(gid, "--abort", 1, "committed in one phase");
 
 	/* Issued, rolled back and gone from the table: presumed abort. A
 	 * branch prepared under it (a lost ROLLBACK) goes at once. */
@@ -217,18 +224,11 @@ Test(resolve, the_log_is_never_contradicted)
 	         "PREPARE TRANSACTION '%s'",
 	         stray);
 	cr_assert_eq(hpg_exec(&C.pg[0], sql), 0);
-	status = hxactctl(&C, out, sizeof(out),
-	                  "resolve %s --commit --reason test", stray);
-	cr_assert_eq(exit_code(status), 1, "%s", out);
-	cr_assert(strstr(out, "no COMMIT for it (presumed abort)") != NULL,
-	          "%s", out);
+	resolve_expect(stray, "--commit", 1,
+	               "no COMMIT for it (presumed abort)");
 	cr_assert_eq(hpg_prepared_count(&C.pg[0]), 1, "touched on a refusal");
-	status = hxactctl(&C, out, sizeof(out),
-	                  "resolve %s --abort --reason test", stray);
-	cr_assert_eq(exit_code(status), 0, "%s", out);
-	cr_assert(strstr(out, "aborted: the decision log holds no COMMIT") !=
-	              NULL,
-	          "%s", out);
+	resolve_expect(stray, "--abort", 0,
+	               "aborted: the decision log holds no COMMIT");
 	hc_assert(&C, hcluster_wait_no_prepared(&C, 5000), "not rolled back");
 	cr_assert_eq(hbank_total(&C.pg[0]), 190, "the stray branch committed");
 
@@ -237,12 +237,8 @@ Test(resolve, the_log_is_never_contradicted)
 	cr_assert_eq(xact_exec(tx, "bank1", debit, &r), 0, "%s",
 	             xact_errmsg(c));
 	xact_result_free(r);
-	status = hxactctl(&C, out, sizeof(out),
-	                  "resolve %s --abort --reason test", xact_tx_gid(tx));
-	cr_assert_eq(exit_code(status), 1, "%s", out);
-	cr_assert(strstr(out, "the coordinator is deciding it (active)") !=
-	              NULL,
-	          "%s", out);
+	resolve_expect(xact_tx_gid(tx), "--abort", 1,
+	               "the coordinator is deciding it (active)");
 	cr_assert_eq(xact_commit(tx, &o), 0, "%s", xact_errmsg(c));
 	cr_assert_eq(o, XACT_COMMITTED, "the refused resolve changed it");
 	xact_tx_free(tx);
@@ -251,10 +247,7 @@ Test(resolve, the_log_is_never_contradicted)
 	status = hxactctl(&C, out, sizeof(out), "resolve %s --commit", gid);
 	cr_assert_eq(exit_code(status), 2, "%s", out);
 	cr_assert(strstr(out, "--reason") != NULL, "%s", out);
-	status = hxactctl(&C, out, sizeof(out),
-	                  "resolve xact_c9_1_1 --abort --reason test");
-	cr_assert_eq(exit_code(status), 2, "%s", out);
-	cr_assert(strstr(out, "not a gid of coordinator c1") != NULL, "%s",
-	          out);
+	resolve_expect("xact_c9_1_1", "--abort", 2,
+	               "not a gid of coordinator c1");
 	xact_disconnect(c);
 }
