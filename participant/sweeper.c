@@ -339,11 +339,13 @@ sweeper_stop(struct sweeper *s)
 	s->stop = true;
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
-	if (s->started)
-		pthread_join(s->thread, NULL);
+	/* Closed before the join: an inquiry to a coordinator that is gone
+	 * would hold the thread (and SIGTERM) for its timeouts. */
 	for (size_t i = 0; i < s->nlinks; i++)
 		if (s->links[i].open)
 			nng_close(s->links[i].sock);
+	if (s->started)
+		pthread_join(s->thread, NULL);
 	free(s->links);
 	free(s->seen.v);
 	pthread_mutex_destroy(&s->mu);

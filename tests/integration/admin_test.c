@@ -4,6 +4,8 @@
  * prepared at the participant that has not committed it yet.
  */
 #include <criterion/criterion.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -237,4 +239,41 @@ Test(admin, sigterm_lets_the_commit_in_progress_finish)
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d",
 	          status);
 	cr_assert_eq(hpg_prepared_count(&C.pg[1]), 0, "phase 2 finished");
+}
+
+/*
+ * SIGTERM while the participant's sweeper waits for a coordinator that
+ * took its inquiry and will never answer (the test's own socket, so the
+ * test knows the sweeper is waiting): the participant stops at once, not
+ * after the inquiry's 2 s timeout.
+ */
+Test(admin, sigterm_does_not_wait_for_an_inquiry_in_flight)
+{
+	const char *gid = "xact_c1_1_1";
+	char sql[128];
+	nng_socket rep;
+	nng_msg *inquiry;
+	int status;
+
+	cr_assert_eq(
+	    hcluster_start(
+	        &C, &(struct hcluster_opts){.n = 1, .sweep_interval_ms = 100}),
+	    0);
+	cr_assert_eq(hproc_stop(&C.coord), 0);
+	cr_assert_eq(nng_rep0_open(&rep), 0);
+	cr_assert_eq(nng_listen(rep, hcluster_url(&C), NULL, 0), 0);
+	cr_assert_eq(nng_socket_set_ms(rep, NNG_OPT_RECVTIMEO, 20000), 0);
+	snprintf(sql, sizeof(sql), "BEGIN; PREPARE TRANSACTION '%s'", gid);
+	cr_assert_eq(hpg_exec(&C.pg[0], sql), 0);
+	cr_assert_eq(nng_recvmsg(rep, &inquiry, 0), 0, "no inquiry");
+	nng_msg_free(inquiry);
+
+	cr_assert_eq(hproc_kill(&C.part[0], SIGTERM), 0);
+	cr_assert_eq(hproc_wait(&C.part[0], 1500, &status), 0,
+	             "still waiting for its inquiry");
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d",
+	          status);
+	nng_close(rep);
+	snprintf(sql, sizeof(sql), "ROLLBACK PREPARED '%s'", gid);
+	cr_assert_eq(hpg_exec(&C.pg[0], sql), 0);
 }
