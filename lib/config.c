@@ -354,7 +354,9 @@ static const struct cfg_key part_keys[] = {
      .min = MS(1),
      .max = HOUR(1),
      .help = "A branch not yet prepared that hears nothing for this long is "
-             "rolled back (it has not voted, so it may)."},
+             "rolled back (it has not voted, so it may). Those a coordinator "
+             "left open when it died go sooner: at the first branch of its "
+             "next start."},
     {.key = "log_dir",
      .type = CFG_STRING,
      PART(log_dir),

@@ -34,6 +34,13 @@
  *     commit. A COMMIT whose result was lost leaves it IN-DOUBT, and only
  *     its marker row tells; so does every one-phase request for a gid not
  *     known here. Where one-phase cannot run, it prepares (YES): two-phase.
+ *  R8 A coordinator's new incarnation (a gid of a higher incarnation than
+ *     any this node opened a branch with) means its last process is gone,
+ *     and with it the only memory of that process's open branches: no one
+ *     will prepare them. Their local transactions are rolled back then (R1),
+ *     not at their idle timeout, so that their row locks do not stall the
+ *     new process's work. Only a rise triggers it: a clock set back or a
+ *     late message of the dead process rolls back nothing.
  *
  * Locking: bs->mu guards the table and each branch's refs; b->mu is held by
  * the one thread working on a branch. Order: bs->mu, then b->mu (only with
@@ -71,6 +78,7 @@ struct branch {
 	unsigned refs; /* under bs->mu */
 	pthread_mutex_t mu;
 	atomic_bool abort_requested;
+	atomic_bool supersedes; /* its gid names a new incarnation: see R8 */
 	atomic_uint_fast64_t touched_ms;
 	/* Under mu: */
 	enum branch_state state;
@@ -87,9 +95,19 @@ struct branch {
 	PGcancel *cancel;
 };
 
+#define NODES_MAX 64 /* the most nodes `coordinators:` may list */
+
+/* A coordinator node and the newest incarnation it opened a branch with. */
+struct node_seen {
+	char node[sizeof(((struct gid_parts *)0)->node)];
+	uint64_t incarnation;
+};
+
 struct branches {
 	pthread_mutex_t mu;
 	struct hmap map;
+	struct node_seen seen[NODES_MAX]; /* under mu */
+	size_t nseen;
 	struct pg_pool *work;
 	struct pg_pool *resolve;
 	struct branch_limits lim;
@@ -180,6 +198,34 @@ branches_close(struct branches *bs)
 	free(bs);
 }
 
+/*
+ * R8: record gid's incarnation of its node; true when it is higher than
+ * any before. Called with bs->mu held. Past NODES_MAX nodes: false (the
+ * idle timeout still applies).
+ */
+static bool
+newer_incarnation(struct branches *bs, const char *gid)
+{
+	struct gid_parts p;
+	struct node_seen *ns = NULL;
+
+	if (!gid_parse(gid, &p))
+		return false;
+	for (size_t i = 0; i < bs->nseen && ns == NULL; i++)
+		if (strcmp(bs->seen[i].node, p.node) == 0)
+			ns = &bs->seen[i];
+	if (ns == NULL) {
+		if (bs->nseen == NODES_MAX)
+			return false;
+		ns = &bs->seen[bs->nseen++];
+		snprintf(ns->node, sizeof(ns->node), "%s", p.node);
+	} else if (p.incarnation <= ns->incarnation) {
+		return false;
+	}
+	ns->incarnation = p.incarnation;
+	return true;
+}
+
 /* Find (or create) a branch and take a reference. NULL: none / no memory. */
 static struct branch *
 branch_get(struct branches *bs, const char *gid, bool create)
@@ -196,6 +242,7 @@ branch_get(struct branches *bs, const char *gid, bool create)
 		pthread_mutex_init(&b->cancel_mu, NULL);
 		b->state = BR_ACTIVE;
 		atomic_store(&b->touched_ms, clock_now_ms());
+		atomic_store(&b->supersedes, newer_incarnation(bs, gid));
 		hmap_put(&bs->map, &b->node, b->gid);
 	}
 	if (b != NULL)
@@ -332,6 +379,113 @@ branch_unlock(struct branches *bs, struct branch *b)
 		abort_locked(bs, b);
 		pthread_mutex_unlock(&b->mu);
 	}
+}
+
+/* ---- rolling back open branches on their own (R1) ---- */
+
+/* Open branches to roll back: idle ones, or those R8 supersedes. */
+struct reap {
+	struct branches *bs;
+	uint64_t now;
+	const struct gid_parts *newer; /* NULL: by idle time */
+	struct branch *pick[64];       /* each with a reference */
+	size_t npick;
+};
+
+/* R8: an open local transaction of an older incarnation of newer's node. */
+static bool
+superseded(const struct branch *b, const struct gid_parts *newer)
+{
+	struct gid_parts p;
+
+	return b->conn != NULL && gid_parse(b->gid, &p) &&
+	       strcmp(p.node, newer->node) == 0 &&
+	       p.incarnation < newer->incarnation;
+}
+
+static int
+reap_one(struct hmap_node *n, void *arg)
+{
+	struct branch *b = container_of(n, struct branch, node);
+	struct reap *r = arg;
+	uint64_t touched = atomic_load(&b->touched_ms);
+	bool room = r->npick < sizeof(r->pick) / sizeof(r->pick[0]), pick;
+
+	if (!room && r->newer != NULL)
+		return 1; /* the caller comes back for the rest */
+	if (b->refs > 0 || pthread_mutex_trylock(&b->mu) != 0)
+		return 0;
+	if (b->state == BR_ACTIVE) {
+		pick = r->newer != NULL
+		           ? superseded(b, r->newer)
+		           : r->now >= touched + r->bs->lim.idle_timeout_ms;
+		if (pick && room) {
+			b->refs++;
+			r->pick[r->npick++] = b;
+		}
+		pthread_mutex_unlock(&b->mu);
+		return 0;
+	}
+	pthread_mutex_unlock(&b->mu);
+	/* Finished or prepared (PostgreSQL remembers those): forget it. */
+	if (r->newer == NULL && r->now >= touched + r->bs->lim.tombstone_ms) {
+		hmap_remove(&r->bs->map, b->gid);
+		branch_free(r->bs, b);
+	}
+	return 0;
+}
+
+/* One pass: pick under bs->mu, roll back outside it. The number picked. */
+static size_t
+reap(struct branches *bs, struct reap *r)
+{
+	pthread_mutex_lock(&bs->mu);
+	hmap_foreach(&bs->map, reap_one, r);
+	pthread_mutex_unlock(&bs->mu);
+	/* R1: not prepared yet, so this branch may abort on its own. */
+	for (size_t i = 0; i < r->npick; i++) {
+		struct branch *b = r->pick[i];
+
+		branch_lock(b);
+		if (b->state == BR_ACTIVE) {
+			if (r->newer != NULL)
+				xlog_info(
+				    "gid=%s rolled back: coordinator %s "
+				    "restarted (incarnation %llu)",
+				    b->gid, r->newer->node,
+				    (unsigned long long)r->newer->incarnation);
+			else
+				xlog_info("gid=%s rolled back: idle for %ums",
+				          b->gid, bs->lim.idle_timeout_ms);
+			close_local(bs, b, "ROLLBACK");
+			b->state = BR_ABORTED;
+		}
+		branch_unlock(bs, b);
+		branch_put(bs, b);
+	}
+	return r->npick;
+}
+
+void
+branch_reap(struct branches *bs, uint64_t now_ms)
+{
+	struct reap r = {.bs = bs, .now = now_ms};
+
+	reap(bs, &r);
+}
+
+/* R8: b's gid opened a new incarnation; roll back the older ones' work. */
+static void
+supersede(struct branches *bs, struct branch *b)
+{
+	struct gid_parts p;
+	struct reap r;
+
+	if (!atomic_exchange(&b->supersedes, false) || !gid_parse(b->gid, &p))
+		return;
+	do
+		r = (struct reap){.bs = bs, .newer = &p};
+	while (reap(bs, &r) == sizeof(r.pick) / sizeof(r.pick[0]));
 }
 
 /* ---- replies ---- */
@@ -517,6 +671,7 @@ branch_exec(struct branches *bs, const struct wire_msg *m,
 		reply_error(reply, WIRE_E_INTERNAL, "out of memory");
 		return;
 	}
+	supersede(bs, b);
 	branch_lock(b);
 	if (b->state != BR_ACTIVE)
 		reply_error(reply, WIRE_E_NOT_ACTIVE, "branch %s is %s", b->gid,
@@ -1006,6 +1161,7 @@ branch_prepare(struct branches *bs, const struct wire_msg *m,
 		reply_vote(reply, m->gid, WIRE_VOTE_NO, &e);
 		return;
 	}
+	supersede(bs, b);
 	branch_lock(b);
 	if (m->protocol == WIRE_1PC) {
 		prepare_one_phase(bs, b, m, received_ms, reply);
@@ -1242,64 +1398,6 @@ branch_cancel_all(struct branches *bs)
 	pthread_mutex_lock(&bs->mu);
 	hmap_foreach(&bs->map, cancel_one, NULL);
 	pthread_mutex_unlock(&bs->mu);
-}
-
-struct reap {
-	struct branches *bs;
-	uint64_t now;
-	struct branch *idle[64]; /* open branches to roll back, with a ref */
-	size_t nidle;
-};
-
-static int
-reap_one(struct hmap_node *n, void *arg)
-{
-	struct branch *b = container_of(n, struct branch, node);
-	struct reap *r = arg;
-	uint64_t touched = atomic_load(&b->touched_ms);
-
-	if (b->refs > 0 || pthread_mutex_trylock(&b->mu) != 0)
-		return 0;
-	if (b->state == BR_ACTIVE) {
-		if (r->now >= touched + r->bs->lim.idle_timeout_ms &&
-		    r->nidle < sizeof(r->idle) / sizeof(r->idle[0])) {
-			b->refs++;
-			r->idle[r->nidle++] = b;
-		}
-		pthread_mutex_unlock(&b->mu);
-		return 0;
-	}
-	pthread_mutex_unlock(&b->mu);
-	/* Finished or prepared (PostgreSQL remembers those): forget it. */
-	if (r->now >= touched + r->bs->lim.tombstone_ms) {
-		hmap_remove(&r->bs->map, b->gid);
-		branch_free(r->bs, b);
-	}
-	return 0;
-}
-
-void
-branch_reap(struct branches *bs, uint64_t now_ms)
-{
-	struct reap r = {.bs = bs, .now = now_ms};
-
-	pthread_mutex_lock(&bs->mu);
-	hmap_foreach(&bs->map, reap_one, &r);
-	pthread_mutex_unlock(&bs->mu);
-	/* R1: not prepared yet, so this branch may abort on its own. */
-	for (size_t i = 0; i < r.nidle; i++) {
-		struct branch *b = r.idle[i];
-
-		branch_lock(b);
-		if (b->state == BR_ACTIVE) {
-			xlog_info("gid=%s rolled back: idle for %ums", b->gid,
-			          bs->lim.idle_timeout_ms);
-			close_local(bs, b, "ROLLBACK");
-			b->state = BR_ABORTED;
-		}
-		branch_unlock(bs, b);
-		branch_put(bs, b);
-	}
 }
 
 void

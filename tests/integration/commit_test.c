@@ -263,6 +263,46 @@ Test(commit, coordinator_crash_before_commit_record_aborts_all)
 	xact_disconnect(c);
 }
 
+/*
+ * The coordinator dies while a client's branch at bank1 is open, holding a
+ * row lock (participant rule R8): the first branch of its next incarnation
+ * rolls that orphan back, so a transfer of the same row commits at once
+ * instead of waiting for the participant's idle timeout (2 min by default;
+ * the statement timeout here is 10 s).
+ */
+Test(commit, a_restarted_coordinator_frees_the_locks_of_its_dead_branches)
+{
+	const char *debit = "UPDATE accounts SET balance = balance - 1 WHERE "
+	                    "id = 6";
+	char gid[XACT_GID_MAX];
+	xact_conn *c;
+	xact_tx *tx;
+	xact_result *r;
+	xact_outcome o;
+
+	start(&(struct hcluster_opts){.statement_timeout_ms = 10000});
+	c = connect_c();
+	cr_assert_eq(xact_begin(c, &tx), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(xact_exec(tx, "bank1", debit, &r), 0, "%s",
+	             xact_errmsg(c));
+	xact_result_free(r);
+	cr_assert_eq(hproc_kill(&C.coord, SIGKILL), 0);
+	cr_assert_eq(hproc_wait(&C.coord, 10000, NULL), 0);
+	xact_tx_free(tx);
+	xact_disconnect(c);
+	cr_assert_eq(hcluster_restart_coord(&C), 0);
+
+	c = connect_c();
+	cr_assert_eq(transfer(c, 0, 1, 6, 5, gid, &o), 0, "%s", xact_errmsg(c));
+	hc_assert(&C, o == XACT_COMMITTED, "outcome %d: %s", o, xact_errmsg(c));
+	cr_assert(hlog_contains(C.part[0].log, "coordinator c1 restarted"));
+	cr_assert_eq(balance(0, 6), BALANCE - 5,
+	             "the dead branch's debit "
+	             "never happened");
+	cr_assert_eq(balance(1, 6), BALANCE + 5);
+	xact_disconnect(c);
+}
+
 Test(commit, participant_crash_after_prepare_is_resolved)
 {
 	char *env[] = {"XACT_FAILPOINTS=participant.after_prepare=crash", NULL};
