@@ -390,6 +390,15 @@ static const struct cfg_key part_keys[] = {
      .max = HOUR(1),
      .help = "A prepared branch younger than this is never rolled back by "
              "the sweeper, so it cannot race a live transaction."},
+    {.key = "sweep.inquiry_timeout",
+     .type = CFG_DURATION,
+     PART(sweep_inquiry_ms),
+     .def = SEC(2),
+     .min = MS(10),
+     .max = MIN(10),
+     .help = "How long the sweeper waits for a coordinator's answer about an "
+             "in-doubt branch; one that does not answer is asked again at "
+             "the next sweep."},
     {.key = "one_phase.retention",
      .type = CFG_DURATION,
      PART(one_phase_retention_ms),

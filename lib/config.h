@@ -74,13 +74,14 @@ struct part_config {
 	uint32_t statement_timeout_ms; /* timeouts.statement, default 30s */
 	uint32_t idle_timeout_ms;      /* timeouts.idle, default 120s */
 	char *log_dir;                 /* log_dir: the 3PC log; optional */
-	uint32_t termination_timeout_ms;   /* timeouts.termination, 2s */
-	uint32_t sweep_interval_ms;        /* sweep.interval, default 10s */
-	uint32_t sweep_safety_ms;          /* sweep.safety, default 30s */
-	uint32_t one_phase_retention_ms;   /* one_phase.retention, 1h */
-	uint32_t contexts;                 /* contexts, default 256 */
-	enum xlog_level log_level;         /* log_level, default info */
-	char *metrics_listen;              /* metrics.listen: optional */
+	uint32_t termination_timeout_ms; /* timeouts.termination, 2s */
+	uint32_t sweep_interval_ms;      /* sweep.interval, default 10s */
+	uint32_t sweep_safety_ms;        /* sweep.safety, default 30s */
+	uint32_t sweep_inquiry_ms;       /* sweep.inquiry_timeout, default 2s */
+	uint32_t one_phase_retention_ms; /* one_phase.retention, 1h */
+	uint32_t contexts;               /* contexts, default 256 */
+	enum xlog_level log_level;       /* log_level, default info */
+	char *metrics_listen;            /* metrics.listen: optional */
 	char *tls_ca, *tls_cert, *tls_key; /* tls.*: PEM files, optional */
 };
 

@@ -390,6 +390,7 @@ struct reap {
 	const struct gid_parts *newer; /* NULL: by idle time */
 	struct branch *pick[64];       /* each with a reference */
 	size_t npick;
+	size_t rolled; /* of those picked, rolled back */
 };
 
 /* R8: an open local transaction of an older incarnation of newer's node. */
@@ -446,7 +447,15 @@ reap(struct branches *bs, struct reap *r)
 	for (size_t i = 0; i < r->npick; i++) {
 		struct branch *b = r->pick[i];
 
-		branch_lock(b);
+		/* R8 runs on a request's thread: it does not wait for a
+		 * branch someone took since (a late message of the dead
+		 * process); the idle timeout is still there for it. */
+		if (r->newer == NULL)
+			branch_lock(b);
+		else if (pthread_mutex_trylock(&b->mu) != 0) {
+			branch_put(bs, b);
+			continue;
+		}
 		if (b->state == BR_ACTIVE) {
 			if (r->newer != NULL)
 				xlog_info(
@@ -459,6 +468,7 @@ reap(struct branches *bs, struct reap *r)
 				          b->gid, bs->lim.idle_timeout_ms);
 			close_local(bs, b, "ROLLBACK");
 			b->state = BR_ABORTED;
+			r->rolled++;
 		}
 		branch_unlock(bs, b);
 		branch_put(bs, b);
@@ -483,9 +493,11 @@ supersede(struct branches *bs, struct branch *b)
 
 	if (!atomic_exchange(&b->supersedes, false) || !gid_parse(b->gid, &p))
 		return;
+	/* Again while a pass was full and got somewhere. */
 	do
 		r = (struct reap){.bs = bs, .newer = &p};
-	while (reap(bs, &r) == sizeof(r.pick) / sizeof(r.pick[0]));
+	while (reap(bs, &r) == sizeof(r.pick) / sizeof(r.pick[0]) &&
+	       r.rolled > 0);
 }
 
 /* ---- replies ---- */
@@ -1288,6 +1300,7 @@ branch_rollback(struct branches *bs, const struct wire_msg *m,
 		reply_error(reply, WIRE_E_INTERNAL, "out of memory");
 		return;
 	}
+	supersede(bs, b);
 	atomic_store(&b->abort_requested, true);
 	if (pthread_mutex_trylock(&b->mu) == 0) {
 		abort_locked(bs, b);

@@ -14,7 +14,6 @@
 #include "net.h"
 
 #define REAP_EVERY_MS 1000
-#define INQUIRY_MS    2000
 
 struct coord_link {
 	const char *node;
@@ -317,8 +316,10 @@ sweeper_start(const struct part_config *cfg, struct branches *bs,
 			return -1;
 		}
 		l->open = true;
-		nng_socket_set_ms(l->sock, NNG_OPT_SENDTIMEO, INQUIRY_MS);
-		nng_socket_set_ms(l->sock, NNG_OPT_RECVTIMEO, INQUIRY_MS);
+		nng_socket_set_ms(l->sock, NNG_OPT_SENDTIMEO,
+		                  (nng_duration)cfg->sweep_inquiry_ms);
+		nng_socket_set_ms(l->sock, NNG_OPT_RECVTIMEO,
+		                  (nng_duration)cfg->sweep_inquiry_ms);
 	}
 	if (pthread_create(&s->thread, NULL, sweeper_main, s) != 0) {
 		snprintf(err, errlen, "cannot start the sweeper thread");

@@ -580,9 +580,7 @@ batch_run(struct termination *t, const struct plog_wait *w, const bool *want,
 		struct batch_call *c;
 		struct peer *p;
 
-		/* Stopping: no new rounds (each may wait for a timeout); a
-		 * round unanswered decides nothing. */
-		if (!want[i] || i == w->rank || atomic_load(&t->stopping))
+		if (!want[i] || i == w->rank)
 			continue;
 		if ((p = peer_for(t, &w->peers[i])) == NULL ||
 		    (c = malloc(sizeof(*c))) == NULL)

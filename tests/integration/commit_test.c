@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gid.h"
 #include "harness.h"
 #include "wire.h"
 #include "xact.h"
@@ -559,6 +560,56 @@ raw_call(nng_socket s, struct wire_buf *b, nng_msg **msg, struct wire_msg *m)
 	cr_assert_eq(wire_decode(nng_msg_body(*msg), nng_msg_len(*msg), m, err,
 	                         sizeof(err)),
 	             0, "%s", err);
+}
+
+/*
+ * R8 also when a new incarnation's first word to a participant is a
+ * ROLLBACK (an abort that overtook its PREPARE): sent here by hand for a
+ * gid one incarnation above the live coordinator's, so the open branch of
+ * the live one is rolled back: its commit then aborts, atomically.
+ */
+Test(commit, a_rollback_from_a_new_incarnation_supersedes_too)
+{
+	const char *debit = "UPDATE accounts SET balance = balance - 1 WHERE "
+	                    "id = 8";
+	char url[64], newer[XACT_GID_MAX];
+	struct gid_parts p;
+	struct wire_buf b;
+	struct wire_msg m;
+	nng_socket s;
+	nng_msg *msg;
+	xact_conn *c;
+	xact_tx *tx;
+	xact_result *r;
+	xact_outcome o;
+
+	start(&(struct hcluster_opts){.n = 1});
+	c = connect_c();
+	cr_assert_eq(xact_begin(c, &tx), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(xact_exec(tx, "bank1", debit, &r), 0, "%s",
+	             xact_errmsg(c));
+	xact_result_free(r);
+	cr_assert(gid_parse(xact_tx_gid(tx), &p));
+	gid_format(newer, p.node, p.incarnation + 1, 1);
+
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", C.part_port[0]);
+	cr_assert_eq(nng_req0_open(&s), 0);
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 10000);
+	cr_assert_eq(nng_dial(s, url, NULL, 0), 0);
+	wire_buf_init(&b, WIRE_BR_ROLLBACK);
+	wire_put_str(&b, WIRE_T_GID, newer);
+	raw_call(s, &b, &msg, &m);
+	cr_assert_eq(m.type, WIRE_ACK, "%s", m.text);
+	wire_msg_free(&m);
+	nng_msg_free(msg);
+	nng_close(s);
+
+	cr_assert(hlog_contains(C.part[0].log, "coordinator c1 restarted"));
+	cr_assert_eq(xact_commit(tx, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_ABORTED, "its branch was rolled back");
+	xact_tx_free(tx);
+	cr_assert_eq(balance(0, 8), BALANCE);
+	xact_disconnect(c);
 }
 
 Test(commit, repeated_statement_runs_once)

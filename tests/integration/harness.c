@@ -1381,11 +1381,13 @@ write_part_conf(struct hcluster *c, int i)
 {
 	const struct hcluster_opts *o = &c->opts;
 	static const char *const tkeys[] = {"statement", "idle", "termination"};
-	static const char *const skeys[] = {"interval", "safety"};
+	static const char *const skeys[] = {"interval", "safety",
+	                                    "inquiry_timeout"};
 	const unsigned tms[] = {o->statement_timeout_ms,
 	                        o->part_idle_timeout_ms,
 	                        o->termination_timeout_ms};
-	const unsigned sms[] = {o->sweep_interval_ms, o->sweep_safety_ms};
+	const unsigned sms[] = {o->sweep_interval_ms, o->sweep_safety_ms,
+	                        o->sweep_inquiry_ms};
 	FILE *f = fopen(c->part_conf[i], "w");
 	char url[96];
 
@@ -1406,7 +1408,7 @@ write_part_conf(struct hcluster *c, int i)
 	if (o->part_contexts != 0)
 		fprintf(f, "contexts: %u\n", o->part_contexts);
 	yaml_durations(f, "timeouts", tkeys, tms, 3);
-	yaml_durations(f, "sweep", skeys, sms, 2);
+	yaml_durations(f, "sweep", skeys, sms, 3);
 	if (o->one_phase_retention_ms != 0)
 		fprintf(f, "one_phase:\n  retention: %ums\n",
 		        o->one_phase_retention_ms);

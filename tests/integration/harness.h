@@ -164,6 +164,7 @@ struct hcluster_opts {
 	unsigned part_idle_timeout_ms;
 	unsigned sweep_interval_ms;
 	unsigned sweep_safety_ms;
+	unsigned sweep_inquiry_ms;
 	unsigned termination_timeout_ms; /* 3PC */
 	unsigned one_phase_retention_ms;
 	unsigned pool_size;
