@@ -1315,14 +1315,17 @@ daemon_url(const struct hcluster *c, const char *addr, int port, char *buf,
 
 /* tls: ca, cert and key of the cluster's test certificates. */
 static void
-yaml_tls(const struct hcluster *c, FILE *f)
+yaml_tls(const struct hcluster *c, FILE *f, bool coordinator)
 {
 	if (c->opts.tls)
 		fprintf(f,
-		        "tls:\n  ca: \"%s/certs/ca.pem\"\n"
+		        "tls:\n  ca: \"%s/certs/%s\"\n"
 		        "  cert: \"%s/certs/node.pem\"\n"
 		        "  key: \"%s/certs/node.key\"\n",
-		        c->dir, c->dir, c->dir);
+		        c->dir,
+		        coordinator && c->opts.tls_clients_ca ? "coord-ca.pem"
+		                                              : "ca.pem",
+		        c->dir, c->dir);
 }
 
 static const char *
@@ -1357,7 +1360,7 @@ write_coord_conf(struct hcluster *c)
 		           sizeof(url));
 		fprintf(f, "  - name: bank%d\n    url: \"%s\"\n", i + 1, url);
 	}
-	yaml_tls(c, f);
+	yaml_tls(c, f, true);
 	yaml_durations(f, "timeouts", keys, ms, 5);
 	if (o->protocol != NULL)
 		fprintf(f, "protocol: %s\n", o->protocol);
@@ -1402,7 +1405,7 @@ write_part_conf(struct hcluster *c, int i)
 	        "  - node: %s\n    url: \"%s\"\nlog_dir: \"%s/bank%d-log\"\n",
 	        i + 1, url, c->pg[i].conninfo, log_level(c), COORD_NODE, c->url,
 	        c->dir, i + 1);
-	yaml_tls(c, f);
+	yaml_tls(c, f, false);
 	if (o->pool_size != 0)
 		fprintf(f, "pool_size: %u\n", o->pool_size);
 	if (o->part_contexts != 0)
@@ -1603,10 +1606,12 @@ hcluster_start(struct hcluster *c, const struct hcluster_opts *o)
 	if (chmod(c->dir, 0755) != 0 || cluster_setup(c) != 0)
 		goto fail;
 	if (c->opts.tls) {
-		char cmd[HPATH_MAX + 64];
+		char cmd[2 * HPATH_MAX + 128];
 
-		snprintf(cmd, sizeof(cmd), "%s/scripts/test-certs %s/certs",
-		         XACT_SOURCE_DIR, c->dir);
+		snprintf(cmd, sizeof(cmd),
+		         "%s/scripts/test-certs %s/certs && cd %s/certs && "
+		         "cat ca.pem stranger-ca.pem > coord-ca.pem",
+		         XACT_SOURCE_DIR, c->dir, c->dir);
 		if (system(cmd) != 0) {
 			herr("%s failed", cmd);
 			goto fail;

@@ -177,6 +177,9 @@ struct hcluster_opts {
 	/* tls+tcp://localhost everywhere, certificates in dir/certs made by
 	 * scripts/test-certs (node.*: every daemon; stranger.*: refused) */
 	bool tls;
+	/* with tls: the coordinator trusts stranger-ca.pem too (a CA for
+	 * clients, in one PEM file with ca.pem); participants do not */
+	bool tls_clients_ca;
 	/*
 	 * 1..n: participant bankN and its database run in a network
 	 * namespace of their own (hnet), for hcluster_cut(); 0: none.

@@ -105,6 +105,49 @@ Test(tls, a_tls_cluster_commits_and_refuses_strangers)
 	xact_disconnect(c);
 }
 
+/*
+ * Clients with certificates from a CA of their own (docs/operations.md):
+ * the coordinator trusts both CAs (one PEM file), the participants only
+ * the daemons' one, so a client reaches the coordinator but cannot send a
+ * participant COMMIT or ROLLBACK behind the coordinator's back.
+ */
+Test(tls, a_client_ca_reaches_the_coordinator_not_the_participants)
+{
+	const char *credit = "UPDATE accounts SET balance = balance + 5 "
+	                     "WHERE id = 1";
+	struct xact_branch b = {"bank1", &credit, 1};
+	char gid[XACT_GID_MAX], purl[96];
+	xact_conn *c;
+	xact_result *r;
+	xact_outcome o;
+	int rc;
+
+	cr_assert_eq(
+	    hcluster_start(&C, &(struct hcluster_opts){.n = 1,
+	                                               .accounts = 1,
+	                                               .balance = 100,
+	                                               .tls = true,
+	                                               .tls_clients_ca = true}),
+	    0, "cluster did not start");
+	cr_assert_eq(connect_as("stranger", C.url, 20000, &c), 0, "%s",
+	             xact_errmsg(c));
+	cr_assert_eq(xact_submit(c, &b, 1, gid, &o), 0, "%s", xact_errmsg(c));
+	hc_assert(&C, o == XACT_COMMITTED, "%s", xact_errmsg(c));
+	xact_disconnect(c);
+
+	snprintf(purl, sizeof(purl), "tls+tcp://localhost:%d", C.part_port[0]);
+	rc = connect_as("stranger", purl, 2000, &c);
+	cr_assert(rc != 0 || xact_list(c, &r) != 0,
+	          "the participant answered a client's certificate");
+	xact_disconnect(c);
+	cr_assert_eq(connect_as("node", purl, 20000, &c), 0, "%s",
+	             xact_errmsg(c));
+	cr_assert_eq(xact_list(c, &r), 0, "the participant is up: %s",
+	             xact_errmsg(c));
+	xact_result_free(r);
+	xact_disconnect(c);
+}
+
 /* A config naming tls.cert without the rest is refused at start. */
 Test(tls, a_partial_tls_config_is_refused)
 {
