@@ -90,6 +90,7 @@ struct tx {
 	struct twopc_branch *branches; /* npeers slots; sm uses the first n */
 	struct branch_sql *sql;        /* per branch, SUBMIT only */
 	bool busy;                     /* a request on it is running */
+	uint32_t busy_client;          /* its pipe, when it is an EXEC */
 	uint64_t next_stmt;            /* client statements (EXEC seq) */
 	uint64_t *peer_stmts;          /* statements sent to each peer */
 	size_t last_peer;              /* where statement next_stmt went */

@@ -267,11 +267,13 @@ handle_exec(struct cctx *cc, const struct wire_msg *m)
 		                 "statement numbers start at 1");
 		return;
 	}
-	if (tx->busy && m->seq == tx->next_stmt) {
+	if (tx->busy && m->seq == tx->next_stmt &&
+	    cc->client == tx->busy_client) {
 		/*
 		 * NNG resent the statement that is running. Its answer goes to
 		 * the same request id, so this copy gets none: a reply here
-		 * could overtake the real one.
+		 * could overtake the real one. A copy from another connection
+		 * (an HTTP retry) is told to ask again, below.
 		 */
 		pthread_mutex_unlock(&tx->mu);
 		xlog_debug("gid=%s duplicate of statement %llu dropped", m->gid,
@@ -280,10 +282,20 @@ handle_exec(struct cctx *cc, const struct wire_msg *m)
 		return;
 	}
 	if (tx->busy) {
+		bool same = m->seq == tx->next_stmt && tx->busy_client != 0;
+
 		pthread_mutex_unlock(&tx->mu);
-		cctx_reply_error(cc, WIRE_E_BUSY,
-		                 "transaction %s: another request is running",
-		                 m->gid);
+		if (same)
+			cctx_reply_error(
+			    cc, WIRE_E_BUSY,
+			    "transaction %s: statement %llu is still "
+			    "running; ask again when it is done",
+			    m->gid, (unsigned long long)m->seq);
+		else
+			cctx_reply_error(cc, WIRE_E_BUSY,
+			                 "transaction %s: another request is "
+			                 "running",
+			                 m->gid);
 		return;
 	}
 	if (m->seq == tx->next_stmt) {
@@ -326,6 +338,7 @@ handle_exec(struct cctx *cc, const struct wire_msg *m)
 	tx->last_peer = (size_t)peer;
 	tx_use_lease(tx);
 	tx->busy = true;
+	tx->busy_client = cc->client;
 	tx->next_stmt = m->seq;
 	tx->outstanding++;
 	*ec = (struct exec_call){tx, cc, (size_t)peer};
@@ -423,6 +436,7 @@ handle_finish(struct cctx *cc, const struct wire_msg *m)
 	}
 	tx_use_lease(tx);
 	tx->busy = true;
+	tx->busy_client = 0;
 	tx->waiter = cc;
 	if (tx->sm.state != TWOPC_ACTIVE)
 		tx_reply_outcome(tx); /* decided already: say so again */
@@ -542,6 +556,7 @@ handle_submit(struct cctx *cc, const struct wire_msg *m)
 	}
 	tx_use_lease(tx);
 	tx->busy = true;
+	tx->busy_client = 0;
 	tx->waiter = cc;
 	tx_start_commit(tx);
 	pthread_mutex_unlock(&tx->mu);

@@ -772,6 +772,7 @@ tx_resolve_past(struct coordinator *co, const char *gid, struct cctx *cc)
 	xlog_info("gid=%s not known here: asking %zu participants", gid,
 	          co->npeers);
 	tx->busy = true;
+	tx->busy_client = 0;
 	tx->waiter = cc;
 	twopc_start_resolving(&tx->sm, clock_now_ms());
 	pthread_mutex_unlock(&tx->mu);
@@ -787,6 +788,7 @@ tx_new_heuristic(struct coordinator *co, const char *gid)
 	snprintf(tx->gid, sizeof(tx->gid), "%s", gid);
 	tx->heuristic = true;
 	tx->busy = true; /* nothing else may run on it */
+	tx->busy_client = 0;
 	for (size_t i = 0; i < co->npeers; i++)
 		tx_branch_for(tx, i);
 	hmap_put(&co->txs, &tx->node, tx->gid);

@@ -4,6 +4,7 @@
  * (gids aside), and hostile requests get one-line errors.
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,24 +171,106 @@ Test(api, the_examples_in_docs_api_md_run_as_written)
 	cr_assert_eq(hbank_total(&C.pg[1]), 215);
 }
 
-/* POST body (a shell word) to path: the answer and the HTTP status. */
+/*
+ * POST body (a shell word) to path: the answer and the HTTP status, or -1.
+ * No assertion: it may run on a thread of the test's.
+ */
 static int
-post(const char *path, const char *body, char *out, size_t len)
+post_quiet(const char *path, const char *body, char *out, size_t len)
 {
 	char cmd[4096];
 	char *nl;
-	int status;
+	FILE *f;
+	size_t got;
 
 	snprintf(cmd, sizeof(cmd),
 	         "curl -s -w '\\n%%{http_code}' -X POST "
 	         "http://127.0.0.1:%d%s -d %s",
 	         C.coord_api_port, path, body);
-	run_shell(cmd, out, len);
-	nl = strrchr(out, '\n');
-	cr_assert_not_null(nl, "%s: %s", cmd, out);
-	status = atoi(nl + 1);
+	if ((f = popen(cmd, "r")) == NULL)
+		return -1;
+	got = fread(out, 1, len - 1, f);
+	out[got] = '\0';
+	pclose(f);
+	if ((nl = strrchr(out, '\n')) == NULL)
+		return -1;
 	*nl = '\0'; /* what -w added; the body's own newline stays */
+	return atoi(nl + 1);
+}
+
+static int
+post(const char *path, const char *body, char *out, size_t len)
+{
+	int status = post_quiet(path, body, out, len);
+
+	cr_assert_neq(status, -1, "POST %s: %s", path, out);
 	return status;
+}
+
+struct bg_post {
+	pthread_t thread;
+	const char *body;
+	char out[OUT_MAX];
+	int status;
+};
+
+static void *
+bg_post_main(void *arg)
+{
+	struct bg_post *b = arg;
+
+	b->status = post_quiet("/v1/exec", b->body, b->out, sizeof(b->out));
+	return NULL;
+}
+
+static bool
+sleeping(void *arg)
+{
+	int64_t n = 0;
+
+	(void)arg;
+	return hpg_query_i64(&C.pg[0],
+	                     "SELECT count(*) FROM pg_stat_activity WHERE "
+	                     "query LIKE 'SELECT pg_sleep(2)%'",
+	                     &n) == 0 &&
+	       n > 0;
+}
+
+/*
+ * An HTTP client that retries a statement while it still runs (its first
+ * request timed out on its side, say) is told at once to ask again (409),
+ * not left waiting with no answer; asked again once it is done, it gets
+ * the statement's answer, and the statement ran once.
+ */
+Test(api, a_retry_of_a_running_statement_is_told_to_ask_again)
+{
+	char out[OUT_MAX], body[512], gid[128] = "";
+	struct bg_post first = {.body = body};
+	const char *p;
+
+	start();
+	cr_assert_eq(post("/v1/begin", "''", out, sizeof(out)), 200, "%s", out);
+	cr_assert_not_null(p = strstr(out, "xact_c1_"), "%s", out);
+	snprintf(gid, sizeof(gid), "%.*s", (int)gid_at(p), p);
+	snprintf(body, sizeof(body),
+	         "'{\"gid\": \"%s\", \"seq\": 1, \"participant\": \"bank1\", "
+	         "\"sql\": \"SELECT pg_sleep(2), 42 AS answer\"}'",
+	         gid);
+	cr_assert_eq(pthread_create(&first.thread, NULL, bg_post_main, &first),
+	             0);
+	cr_assert(hwait_until(sleeping, NULL, 10000), "it never ran");
+
+	cr_assert_eq(post("/v1/exec", body, out, sizeof(out)), 409, "%s", out);
+	cr_assert(strstr(out, "still running") != NULL, "%s", out);
+	pthread_join(first.thread, NULL);
+	cr_assert_eq(first.status, 200, "%s", first.out);
+	cr_assert(strstr(first.out, "42") != NULL, "%s", first.out);
+	cr_assert_eq(post("/v1/exec", body, out, sizeof(out)), 200, "%s", out);
+	cr_assert(strcmp(out, first.out) == 0, "%s <> %s", out, first.out);
+
+	snprintf(body, sizeof(body), "'{\"gid\": \"%s\"}'", gid);
+	cr_assert_eq(post("/v1/rollback", body, out, sizeof(out)), 200, "%s",
+	             out);
 }
 
 Test(api, a_repeated_statement_runs_once_and_bad_requests_get_one_line)
