@@ -207,6 +207,18 @@ post(const char *path, const char *body, char *out, size_t len)
 	return status;
 }
 
+/* POST /v1/begin: the new transaction's gid into gid. */
+static void
+begin(char *gid, size_t len)
+{
+	char out[OUT_MAX];
+	const char *p;
+
+	cr_assert_eq(post("/v1/begin", "''", out, sizeof(out)), 200, "%s", out);
+	cr_assert_not_null(p = strstr(out, "xact_c1_"), "%s", out);
+	snprintf(gid, len, "%.*s", (int)gid_at(p), p);
+}
+
 struct bg_post {
 	pthread_t thread;
 	const char *body;
@@ -246,12 +258,9 @@ Test(api, a_retry_of_a_running_statement_is_told_to_ask_again)
 {
 	char out[OUT_MAX], body[512], gid[128] = "";
 	struct bg_post first = {.body = body};
-	const char *p;
 
 	start();
-	cr_assert_eq(post("/v1/begin", "''", out, sizeof(out)), 200, "%s", out);
-	cr_assert_not_null(p = strstr(out, "xact_c1_"), "%s", out);
-	snprintf(gid, sizeof(gid), "%.*s", (int)gid_at(p), p);
+	begin(gid, sizeof(gid));
 	snprintf(body, sizeof(body),
 	         "'{\"gid\": \"%s\", \"seq\": 1, \"participant\": \"bank1\", "
 	         "\"sql\": \"SELECT pg_sleep(2), 42 AS answer\"}'",
@@ -276,12 +285,9 @@ Test(api, a_retry_of_a_running_statement_is_told_to_ask_again)
 Test(api, a_repeated_statement_runs_once_and_bad_requests_get_one_line)
 {
 	char out[OUT_MAX], body[1024], gid[128] = "";
-	const char *p;
 
 	start();
-	cr_assert_eq(post("/v1/begin", "''", out, sizeof(out)), 200, "%s", out);
-	cr_assert_not_null(p = strstr(out, "xact_c1_"), "%s", out);
-	snprintf(gid, sizeof(gid), "%.*s", (int)gid_at(p), p);
+	begin(gid, sizeof(gid));
 
 	/* A client that retries a statement (same seq) does not pay twice. */
 	snprintf(body, sizeof(body),
@@ -315,9 +321,7 @@ Test(api, a_repeated_statement_runs_once_and_bad_requests_get_one_line)
 	{
 		char big[2048], *w;
 
-		cr_assert_eq(post("/v1/begin", "''", out, sizeof(out)), 200);
-		cr_assert_not_null(w = strstr(out, "xact_c1_"), "%s", out);
-		snprintf(gid, sizeof(gid), "%.*s", (int)gid_at(w), w);
+		begin(gid, sizeof(gid));
 		w = big + snprintf(big, sizeof(big),
 		                   "'{\"gid\": \"%s\", \"seq\": 1, "
 		                   "\"participant\": \"bank1\", \"sql\": "
