@@ -108,6 +108,7 @@ struct branches {
 	struct hmap map;
 	struct node_seen seen[NODES_MAX]; /* under mu */
 	size_t nseen;
+	atomic_uint_fast64_t rolled_idle, rolled_superseded;
 	struct pg_pool *work;
 	struct pg_pool *resolve;
 	struct branch_limits lim;
@@ -469,11 +470,22 @@ reap(struct branches *bs, struct reap *r)
 			close_local(bs, b, "ROLLBACK");
 			b->state = BR_ABORTED;
 			r->rolled++;
+			atomic_fetch_add(r->newer != NULL
+			                     ? &bs->rolled_superseded
+			                     : &bs->rolled_idle,
+			                 1);
 		}
 		branch_unlock(bs, b);
 		branch_put(bs, b);
 	}
 	return r->npick;
+}
+
+void
+branch_get_stats(struct branches *bs, struct branch_stats *out)
+{
+	out->idle = atomic_load(&bs->rolled_idle);
+	out->superseded = atomic_load(&bs->rolled_superseded);
 }
 
 void

@@ -55,6 +55,14 @@ void branch_rollback(struct branches *bs, const struct wire_msg *m,
 void branch_resolve_one_phase(struct branches *bs, const struct wire_msg *m,
                               struct wire_buf *reply);
 
+/* Open branches this participant rolled back on its own (R1). */
+struct branch_stats {
+	uint64_t idle;       /* timeouts.idle passed */
+	uint64_t superseded; /* their coordinator restarted (R8) */
+};
+
+void branch_get_stats(struct branches *bs, struct branch_stats *out);
+
 /* An admin LIST: xact's branches prepared in the database, with age. */
 void branch_list_prepared(struct branches *bs, struct wire_buf *reply);
 

@@ -431,6 +431,9 @@ render_metrics(void *arg, struct metrics_text *t)
 {
 	struct participant *p = arg;
 	struct sweeper_stats st;
+	struct branch_stats bst;
+	static const char *const why[] = {"idle", "coordinator_restarted"};
+	uint64_t rolled[2];
 
 	metrics_put(t, "xact_participant_bad_requests_total", "counter",
 	            "Requests dropped as malformed or misdirected.",
@@ -453,6 +456,14 @@ render_metrics(void *arg, struct metrics_text *t)
 	            st.oldest_ms);
 	metrics_put(t, "xact_participant_sweep_failures_total", "counter",
 	            "Sweeps that could not read the database.", st.failures);
+	branch_get_stats(p->branches, &bst);
+	rolled[0] = bst.idle;
+	rolled[1] = bst.superseded;
+	metrics_put_labelled(t, "xact_participant_open_rollbacks_total",
+	                     "counter",
+	                     "Open (unprepared) branches rolled back by the "
+	                     "participant, by why.",
+	                     "reason", why, rolled, 2);
 }
 
 static const char *

@@ -281,7 +281,8 @@ Test(commit, a_restarted_coordinator_frees_the_locks_of_its_dead_branches)
 	xact_result *r;
 	xact_outcome o;
 
-	start(&(struct hcluster_opts){.statement_timeout_ms = 10000});
+	start(&(struct hcluster_opts){.statement_timeout_ms = 10000,
+	                              .metrics = true});
 	c = connect_c();
 	cr_assert_eq(xact_begin(c, &tx), 0, "%s", xact_errmsg(c));
 	cr_assert_eq(xact_exec(tx, "bank1", debit, &r), 0, "%s",
@@ -297,9 +298,19 @@ Test(commit, a_restarted_coordinator_frees_the_locks_of_its_dead_branches)
 	cr_assert_eq(transfer(c, 0, 1, 6, 5, gid, &o), 0, "%s", xact_errmsg(c));
 	hc_assert(&C, o == XACT_COMMITTED, "outcome %d: %s", o, xact_errmsg(c));
 	cr_assert(hlog_contains(C.part[0].log, "coordinator c1 restarted"));
+	{
+		char body[8192];
+
+		cr_assert_eq(hhttp_get(C.part_metrics_port[0], "/metrics", body,
+		                       sizeof(body)),
+		             200);
+		cr_assert_eq(hmetric(body, "xact_participant_open_rollbacks_"
+		                           "total{reason=\"coordinator_"
+		                           "restarted\"}"),
+		             1, "%s", body);
+	}
 	cr_assert_eq(balance(0, 6), BALANCE - 5,
-	             "the dead branch's debit "
-	             "never happened");
+	             "the dead branch's debit never happened");
 	cr_assert_eq(balance(1, 6), BALANCE + 5);
 	xact_disconnect(c);
 }

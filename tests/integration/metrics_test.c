@@ -195,3 +195,51 @@ Test(metrics, participant_reports_prepared_branches_and_its_database)
 	             "%s", body);
 	cr_assert_eq(hpg_start(&C.pg[0]), 0);
 }
+
+static bool
+one_idle_rollback(void *arg)
+{
+	(void)arg;
+	return part_metric("xact_participant_open_rollbacks_total{reason="
+	                   "\"idle\"}") == 1;
+}
+
+/*
+ * An open branch that hears nothing for timeouts.idle is rolled back by
+ * the participant, and counted; its transaction can then only abort.
+ */
+Test(metrics, participant_counts_the_open_branches_it_rolls_back)
+{
+	const char *sql = "UPDATE accounts SET balance = balance + 1 WHERE "
+	                  "id = 1";
+	xact_conn *c;
+	xact_tx *tx;
+	xact_result *r;
+	xact_outcome o;
+
+	cr_assert_eq(
+	    hcluster_start(&C,
+	                   &(struct hcluster_opts){.n = 1,
+	                                           .accounts = 2,
+	                                           .balance = 100,
+	                                           .part_idle_timeout_ms = 500,
+	                                           .sweep_interval_ms = 100,
+	                                           .metrics = true}),
+	    0, "cluster did not start");
+	part_port = C.part_metrics_port[0];
+	cr_assert_eq(part_metric("xact_participant_open_rollbacks_total{reason="
+	                         "\"idle\"}"),
+	             0, "%s", body);
+	cr_assert_eq(xact_connect(hcluster_url(&C), 10000, &c), 0);
+	cr_assert_eq(xact_begin(c, &tx), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(xact_exec(tx, "bank1", sql, &r), 0, "%s", xact_errmsg(c));
+	xact_result_free(r);
+	cr_assert(hwait_until(one_idle_rollback, NULL, 10000), "%s", body);
+	cr_assert_eq(hmetric(body, "xact_participant_open_rollbacks_total{"
+	                           "reason=\"coordinator_restarted\"}"),
+	             0, "%s", body);
+	cr_assert_eq(xact_commit(tx, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_ABORTED, "its branch was rolled back");
+	xact_tx_free(tx);
+	xact_disconnect(c);
+}
