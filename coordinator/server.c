@@ -270,10 +270,12 @@ handle_exec(struct cctx *cc, const struct wire_msg *m)
 	if (tx->busy && m->seq == tx->next_stmt &&
 	    cc->client == tx->busy_client) {
 		/*
-		 * NNG resent the statement that is running. Its answer goes to
-		 * the same request id, so this copy gets none: a reply here
-		 * could overtake the real one. A copy from another connection
-		 * (an HTTP retry) is told to ask again, below.
+		 * A REQ socket with a resend time resent the statement that is
+		 * running: its answer goes to the same request id, and a reply
+		 * here could overtake it. REP contexts keep the request id to
+		 * themselves, so the pipe stands for it (libxact never
+		 * resends). A copy from another connection (an HTTP retry) is
+		 * told to ask again, below.
 		 */
 		pthread_mutex_unlock(&tx->mu);
 		xlog_debug("gid=%s duplicate of statement %llu dropped", m->gid,
@@ -282,7 +284,8 @@ handle_exec(struct cctx *cc, const struct wire_msg *m)
 		return;
 	}
 	if (tx->busy) {
-		bool same = m->seq == tx->next_stmt && tx->busy_client != 0;
+		bool same = m->seq == tx->next_stmt && tx->busy_client != 0 &&
+		            (size_t)peer == tx->last_peer;
 
 		pthread_mutex_unlock(&tx->mu);
 		if (same)

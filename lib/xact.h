@@ -91,7 +91,10 @@ int xact_begin(xact_conn *c, xact_tx **out);
  * A handle on gid, begun elsewhere, whose statements so far were numbered
  * up to last_seq (0: none): for a gateway relaying a client's statements.
  * The next xact_exec() is statement last_seq + 1; the coordinator answers
- * a repeat of the last number from its cache and refuses older ones.
+ * a repeat of the last number from its cache and refuses older ones. A
+ * repeat while that statement still runs fails with XACT_E_BUSY: to ask
+ * again, resume with the same last_seq (a next xact_exec() on the same
+ * handle would be a new statement).
  */
 int xact_tx_resume(xact_conn *c, const char *gid, uint64_t last_seq,
                    xact_tx **out);

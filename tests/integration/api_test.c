@@ -236,14 +236,15 @@ bg_post_main(void *arg)
 }
 
 static bool
-sleeping(void *arg)
+waiting_for_the_lock(void *arg)
 {
 	int64_t n = 0;
 
 	(void)arg;
 	return hpg_query_i64(&C.pg[0],
 	                     "SELECT count(*) FROM pg_stat_activity WHERE "
-	                     "query LIKE 'SELECT pg_sleep(2)%'",
+	                     "wait_event_type = 'Lock' AND query LIKE "
+	                     "'UPDATE accounts%'",
 	                     &n) == 0 &&
 	       n > 0;
 }
@@ -252,7 +253,9 @@ sleeping(void *arg)
  * An HTTP client that retries a statement while it still runs (its first
  * request timed out on its side, say) is told at once to ask again (409),
  * not left waiting with no answer; asked again once it is done, it gets
- * the statement's answer, and the statement ran once.
+ * the statement's answer, and the statement ran once. The statement waits
+ * on a row lock that a prepared transaction of the test's holds, so it
+ * runs for as long as the test needs.
  */
 Test(api, a_retry_of_a_running_statement_is_told_to_ask_again)
 {
@@ -260,26 +263,36 @@ Test(api, a_retry_of_a_running_statement_is_told_to_ask_again)
 	struct bg_post first = {.body = body};
 
 	start();
+	cr_assert_eq(hpg_exec(&C.pg[0], "BEGIN; UPDATE accounts SET balance = "
+	                                "balance WHERE id = 2; PREPARE "
+	                                "TRANSACTION 'test_holds_row_2'"),
+	             0);
 	begin(gid, sizeof(gid));
-	snprintf(body, sizeof(body),
-	         "'{\"gid\": \"%s\", \"seq\": 1, \"participant\": \"bank1\", "
-	         "\"sql\": \"SELECT pg_sleep(2), 42 AS answer\"}'",
-	         gid);
+	snprintf(
+	    body, sizeof(body),
+	    "'{\"gid\": \"%s\", \"seq\": 1, \"participant\": \"bank1\", "
+	    "\"sql\": \"UPDATE accounts SET balance = balance + 7 WHERE id "
+	    "= 2 RETURNING balance\"}'",
+	    gid);
 	cr_assert_eq(pthread_create(&first.thread, NULL, bg_post_main, &first),
 	             0);
-	cr_assert(hwait_until(sleeping, NULL, 10000), "it never ran");
+	cr_assert(hwait_until(waiting_for_the_lock, NULL, 10000),
+	          "it never ran");
 
 	cr_assert_eq(post("/v1/exec", body, out, sizeof(out)), 409, "%s", out);
 	cr_assert(strstr(out, "still running") != NULL, "%s", out);
+	cr_assert_eq(hpg_exec(&C.pg[0], "ROLLBACK PREPARED 'test_holds_row_2'"),
+	             0);
 	pthread_join(first.thread, NULL);
 	cr_assert_eq(first.status, 200, "%s", first.out);
-	cr_assert(strstr(first.out, "42") != NULL, "%s", first.out);
+	cr_assert(strstr(first.out, "107") != NULL, "%s", first.out);
 	cr_assert_eq(post("/v1/exec", body, out, sizeof(out)), 200, "%s", out);
 	cr_assert(strcmp(out, first.out) == 0, "%s <> %s", out, first.out);
 
 	snprintf(body, sizeof(body), "'{\"gid\": \"%s\"}'", gid);
-	cr_assert_eq(post("/v1/rollback", body, out, sizeof(out)), 200, "%s",
+	cr_assert_eq(post("/v1/commit", body, out, sizeof(out)), 200, "%s",
 	             out);
+	cr_assert_eq(hbank_total(&C.pg[0]), 207, "the statement ran once");
 }
 
 Test(api, a_repeated_statement_runs_once_and_bad_requests_get_one_line)
