@@ -623,6 +623,84 @@ Test(commit, a_rollback_from_a_new_incarnation_supersedes_too)
 	xact_disconnect(c);
 }
 
+struct raw_wait {
+	pthread_t thread;
+	nng_socket s;
+	nng_msg *msg;
+	int rv;
+};
+
+static void *
+raw_wait_main(void *arg)
+{
+	struct raw_wait *w = arg;
+
+	w->rv = nng_recvmsg(w->s, &w->msg, 0);
+	return NULL;
+}
+
+/*
+ * A REQ socket that resends (not libxact's: a client of the wire protocol
+ * with NNG's default) while its statement waits on a lock: the copies on
+ * its connection are dropped, so the answer it gets is the statement's,
+ * not a "still running" that would overtake it (same request id).
+ */
+Test(commit, a_resent_statement_gets_its_own_answer)
+{
+	struct raw_wait w = {0};
+	struct wire_buf b;
+	struct wire_msg m;
+	char err[200];
+	nng_msg *req;
+	xact_conn *c;
+	xact_tx *tx;
+	xact_outcome o;
+
+	start(&(struct hcluster_opts){.n = 2, .log_level = "debug"});
+	cr_assert_eq(hpg_exec(&C.pg[1], "BEGIN; UPDATE accounts SET balance = "
+	                                "balance WHERE id = 3; PREPARE "
+	                                "TRANSACTION 'test_holds_row_3'"),
+	             0);
+	c = connect_c();
+	cr_assert_eq(xact_begin(c, &tx), 0);
+	cr_assert_eq(nng_req0_open(&w.s), 0);
+	nng_socket_set_ms(w.s, NNG_OPT_REQ_RESENDTIME, 100);
+	nng_socket_set_ms(w.s, NNG_OPT_RECVTIMEO, 20000);
+	cr_assert_eq(nng_dial(w.s, hcluster_url(&C), NULL, 0), 0);
+	wire_buf_init(&b, WIRE_EXEC);
+	wire_put_str(&b, WIRE_T_GID, xact_tx_gid(tx));
+	wire_put_str(&b, WIRE_T_NAME, "bank2");
+	wire_put_u64(&b, WIRE_T_SEQ, 1);
+	wire_put_str(&b, WIRE_T_SQL,
+	             "UPDATE accounts SET balance = balance + 1 WHERE id = 3");
+	cr_assert_eq(nng_msg_alloc(&req, 0), 0);
+	cr_assert_eq(nng_msg_append(req, b.data, b.len), 0);
+	wire_buf_free(&b);
+	cr_assert_eq(nng_sendmsg(w.s, req, 0), 0);
+	cr_assert_eq(pthread_create(&w.thread, NULL, raw_wait_main, &w), 0);
+
+	cr_assert(
+	    hwait_log(C.coord.log, "duplicate of statement 1 dropped", 10000),
+	    "no resend seen");
+	cr_assert_eq(hpg_exec(&C.pg[1], "ROLLBACK PREPARED 'test_holds_row_3'"),
+	             0);
+	pthread_join(w.thread, NULL);
+	cr_assert_eq(w.rv, 0, "no answer: %s", nng_strerror(w.rv));
+	cr_assert_eq(wire_decode(nng_msg_body(w.msg), nng_msg_len(w.msg), &m,
+	                         err, sizeof(err)),
+	             0, "%s", err);
+	cr_assert_eq(m.type, WIRE_RESULT, "%s", m.text);
+	cr_assert_eq(m.affected, 1);
+	wire_msg_free(&m);
+	nng_msg_free(w.msg);
+	nng_close(w.s);
+	cr_assert_eq(xact_commit(tx, &o), 0, "%s", xact_errmsg(c));
+	cr_assert_eq(o, XACT_COMMITTED, "%s", xact_errmsg(c));
+	xact_tx_free(tx);
+	cr_assert_eq(balance(1, 3), BALANCE + 1, "it ran once");
+	xact_disconnect(c);
+}
+
 Test(commit, repeated_statement_runs_once)
 {
 	xact_conn *c;
