@@ -312,11 +312,14 @@ Test(threepc, participant_restarts_from_wait)
 /*
  * bank3 crashes after it accepted PRE-COMMIT (quorum mode: two of three
  * accepted, so the coordinator commits). bank3 restarts pre-committed and
- * commits too.
+ * commits too. Its COMMIT is held back a while: on another worker it
+ * could otherwise commit before the crash (CI saw it).
  */
 Test(threepc, participant_restarts_from_precommitted)
 {
-	char *env[] = {"XACT_FAILPOINTS=participant.after_accept=crash", NULL};
+	char *env[] = {"XACT_FAILPOINTS=participant.after_accept=crash;"
+	               "participant.recv_commit=delay(3000)",
+	               NULL};
 	struct hcluster_opts o = {0};
 
 	crash_mid_transfer(&o, 2, env, XACT_COMMITTED);
