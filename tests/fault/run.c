@@ -222,7 +222,18 @@ wait_bank(struct frun *r)
 	int ms = r->seconds * 1000 + BANK_EXTRA_MS;
 
 	if (hproc_wait(&r->bank, ms, &status) != 0) {
+		char path[HPATH_MAX], cmd[2 * HPATH_MAX];
+
 		frun_fail(r, "the workload did not end within %d s", ms / 1000);
+		/* Where it hangs, for whoever reads the failure (gdb is on
+		 * the machines this runs on; without it, nothing). */
+		path_in(r, path, "bank-stacks.log");
+		snprintf(cmd, sizeof cmd,
+		         "timeout 60 gdb -p %d -batch -ex 'thread apply all "
+		         "bt' >%s 2>&1",
+		         (int)r->bank.pid, path);
+		if (system(cmd) == 0)
+			hlog_tail("xact-bank threads", path, 80);
 		hproc_stop(&r->bank);
 		return;
 	}
